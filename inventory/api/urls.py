@@ -1,0 +1,12 @@
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("tools", views.ToolViewSet, basename="tool")
+router.register("identities", views.IdentityViewSet, basename="identity")
+router.register("credentials", views.CredentialViewSet, basename="credential")
+router.register("scopes", views.ScopeViewSet, basename="scope")
+router.register("grants", views.GrantViewSet, basename="grant")
+
+urlpatterns = router.urls

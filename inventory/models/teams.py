@@ -1,0 +1,15 @@
+from django.db import models
+
+
+class Team(models.Model):
+    """A group of people that runs AI tools; used to slice the inventory and posture."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

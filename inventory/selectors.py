@@ -1,0 +1,88 @@
+"""Reads shared by pages, the API and exports. Each owns its joins and annotations so nothing lazy-loads."""
+
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from .choices import Environment
+from .models import AITool, Credential, ScopeGrant, ServiceIdentity, ToolIdentity
+
+
+def _count_subquery(queryset: QuerySet, column: str) -> Coalesce:
+    """A correlated COUNT(*) as a subquery: cheaper than JOIN + GROUP BY on big lists."""
+    counted = queryset.order_by().values(column).annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def tool_list(*, user) -> QuerySet[AITool]:
+    return (
+        AITool.objects.visible_to(user)
+        .select_related("owner", "team")
+        .annotate(identity_count=_count_subquery(ToolIdentity.objects.filter(tool=OuterRef("pk")), "tool"))
+    )
+
+
+def tool_detail(*, user, pk: int) -> AITool:
+    """A tool with its identities, their credentials and its grants, in a fixed number of queries."""
+    credentials = Credential.objects.order_by("-created_at")
+    identities = ServiceIdentity.objects.select_related("owner").prefetch_related(
+        Prefetch("credentials", queryset=credentials)
+    )
+    grants = ScopeGrant.objects.select_related("scope", "identity").order_by("status", "-granted_at")
+    return (
+        AITool.objects.visible_to(user)
+        .select_related("owner", "team")
+        .prefetch_related(Prefetch("identities", queryset=identities), Prefetch("grants", queryset=grants))
+        .get(pk=pk)
+    )
+
+
+def identity_list(*, user) -> QuerySet[ServiceIdentity]:
+    return (
+        ServiceIdentity.objects.visible_to(user)
+        .select_related("owner")
+        .prefetch_related(Prefetch("tools", queryset=AITool.objects.only("id", "slug", "name")))
+        .annotate(
+            credential_count=_count_subquery(Credential.objects.filter(identity=OuterRef("pk")), "identity"),
+        )
+    )
+
+
+def identity_detail(*, user, pk: int) -> ServiceIdentity:
+    grants = ScopeGrant.objects.select_related("scope", "tool").order_by("status", "-granted_at")
+    return (
+        ServiceIdentity.objects.visible_to(user)
+        .select_related("owner")
+        .prefetch_related(
+            Prefetch("tools", queryset=AITool.objects.select_related("owner")),
+            Prefetch("credentials", queryset=Credential.objects.order_by("-created_at")),
+            Prefetch("grants", queryset=grants),
+        )
+        .get(pk=pk)
+    )
+
+
+def credential_list(*, user) -> QuerySet[Credential]:
+    return Credential.objects.visible_to(user).select_related("identity")
+
+
+def grant_list(*, user) -> QuerySet[ScopeGrant]:
+    return ScopeGrant.objects.visible_to(user).select_related("identity", "scope", "tool")
+
+
+def dashboard_counts(*, user) -> dict:
+    """Totals and per-environment counts for the home page, one aggregate query per kind of object."""
+    tools = AITool.objects.visible_to(user)
+    identities = ServiceIdentity.objects.visible_to(user)
+    by_env_tools = dict(tools.order_by().values_list("environment").annotate(n=Count("*")))
+    by_env_identities = dict(identities.order_by().values_list("environment").annotate(n=Count("*")))
+    return {
+        "tools": sum(by_env_tools.values()),
+        "identities": sum(by_env_identities.values()),
+        "credentials": Credential.objects.visible_to(user).filter(revoked_at__isnull=True).count(),
+        "grants": ScopeGrant.objects.visible_to(user).active().count(),
+        "by_environment": [
+            {"value": env.value, "label": env.label, "tools": by_env_tools.get(env.value, 0),
+             "identities": by_env_identities.get(env.value, 0)}
+            for env in Environment
+        ],
+    }  # fmt: skip

@@ -1,0 +1,237 @@
+"""Writes to the inventory. Each function is one transaction with its audit entry.
+
+Callers (forms, serializers, the importer, commands) validate shape; these functions enforce who
+may do what, re-checking inside the transaction.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from nhi_portal import roles
+from nhi_portal.exceptions import PortalError
+
+from .audit import audit_record, changed, snapshot
+from .models import AITool, Credential, ServiceIdentity, ToolIdentity
+from .secrets import digest_secret, validate_secret
+
+TOOL_FIELDS = (
+    "name",
+    "slug",
+    "kind",
+    "vendor",
+    "owner",
+    "team",
+    "environment",
+    "data_classification",
+    "status",
+    "description",
+    "enforces_authorization",
+)
+IDENTITY_FIELDS = (
+    "name",
+    "kind",
+    "provider",
+    "external_id",
+    "owner",
+    "environment",
+    "third_party",
+    "status",
+    "last_used_at",
+    "interactive_use_seen",
+    "last_reviewed_at",
+)
+CREDENTIAL_FIELDS = ("kind", "storage", "created_at", "last_rotated_at", "expires_at", "last_used_at", "revoked_at")
+
+
+def _require_writer(actor) -> None:
+    if not roles.may_write(actor):
+        raise PermissionDenied("Your role cannot change the inventory.")
+
+
+def _owner_for(actor, requested_owner):
+    """Owners register things for themselves; only security may assign another owner."""
+    if requested_owner is None or requested_owner == actor:
+        return actor
+    if not roles.is_security(actor):
+        raise PortalError("Only security can assign an object to another owner.", field="owner")
+    return requested_owner
+
+
+def _check_bindable(actor, identities: Iterable[ServiceIdentity]) -> list[ServiceIdentity]:
+    identities = list(identities)
+    if not identities or roles.is_security(actor):
+        return identities
+    wanted = {i.pk for i in identities}
+    if ServiceIdentity.objects.editable_by(actor).filter(pk__in=wanted).count() != len(wanted):
+        raise PortalError("You can only bind identities you own.", field="identities")
+    return identities
+
+
+def _set_identities(tool: AITool, identities: list[ServiceIdentity]) -> None:
+    wanted = {i.pk for i in identities}
+    current = set(tool.bindings.values_list("identity_id", flat=True))
+    tool.bindings.filter(identity_id__in=current - wanted).delete()
+    ToolIdentity.objects.bulk_create([ToolIdentity(tool=tool, identity_id=pk) for pk in wanted - current])
+
+
+def _apply(instance, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for field, value in data.items():
+        if field in allowed:
+            setattr(instance, field, value)
+
+
+@transaction.atomic
+def tool_create(*, actor, data: dict[str, Any]) -> AITool:
+    _require_writer(actor)
+    data = dict(data)
+    identities = _check_bindable(actor, data.pop("identities", []) or [])
+    tool = AITool()
+    _apply(tool, data, TOOL_FIELDS)
+    tool.owner = _owner_for(actor, data.get("owner"))
+    tool.full_clean()
+    tool.save()
+    _set_identities(tool, identities)
+    audit_record(actor=actor, action="tool.created", obj=tool, after=snapshot(tool))
+    return tool
+
+
+@transaction.atomic
+def tool_update(*, actor, tool: AITool, data: dict[str, Any]) -> AITool:
+    tool = AITool.objects.editable_by(actor).select_for_update().filter(pk=tool.pk).first()
+    if tool is None:
+        raise PermissionDenied("You cannot edit this tool.")
+    data = dict(data)
+    before = snapshot(tool)
+    before_ids = sorted(tool.bindings.values_list("identity_id", flat=True))
+    identities = data.pop("identities", None)
+    if "owner" in data and data["owner"] != tool.owner:
+        tool.owner = _owner_for(actor, data.pop("owner"))
+    data.pop("owner", None)
+    _apply(tool, data, TOOL_FIELDS)
+    tool.full_clean()
+    tool.save()
+    if identities is not None:
+        # Keeping an identity someone else bound is fine; adding one needs the right to bind it.
+        _check_bindable(actor, [i for i in identities if i.pk not in before_ids])
+        _set_identities(tool, list(identities))
+    before_diff, after_diff = changed(before, snapshot(tool))
+    after_ids = sorted(tool.bindings.values_list("identity_id", flat=True))
+    if after_ids != before_ids:
+        before_diff["identities"], after_diff["identities"] = before_ids, after_ids
+    if after_diff:
+        audit_record(actor=actor, action="tool.updated", obj=tool, before=before_diff, after=after_diff)
+    return tool
+
+
+@transaction.atomic
+def tool_delete(*, actor, tool: AITool) -> None:
+    tool = AITool.objects.editable_by(actor).select_for_update().filter(pk=tool.pk).first()
+    if tool is None:
+        raise PermissionDenied("You cannot delete this tool.")
+    audit_record(actor=actor, action="tool.deleted", obj=tool, before=snapshot(tool))
+    tool.delete()
+
+
+def _set_tools(actor, identity: ServiceIdentity, tools: list[AITool]) -> None:
+    """Bind an identity to exactly these tools; adding or removing a binding needs the right to edit the tool."""
+    wanted = {t.pk for t in tools}
+    current = set(identity.bindings.values_list("tool_id", flat=True))
+    touched = wanted ^ current
+    if touched and AITool.objects.editable_by(actor).filter(pk__in=touched).count() != len(touched):
+        raise PortalError("You can only bind identities to tools you can edit.", field="tools")
+    identity.bindings.filter(tool_id__in=current - wanted).delete()
+    ToolIdentity.objects.bulk_create([ToolIdentity(tool_id=pk, identity=identity) for pk in wanted - current])
+
+
+@transaction.atomic
+def identity_create(*, actor, data: dict[str, Any]) -> ServiceIdentity:
+    _require_writer(actor)
+    identity = ServiceIdentity()
+    _apply(identity, data, IDENTITY_FIELDS)
+    identity.owner = _owner_for(actor, data.get("owner"))
+    identity.full_clean()
+    identity.save()
+    if data.get("tools"):
+        _set_tools(actor, identity, list(data["tools"]))
+    audit_record(actor=actor, action="identity.created", obj=identity, after=snapshot(identity))
+    return identity
+
+
+@transaction.atomic
+def identity_update(*, actor, identity: ServiceIdentity, data: dict[str, Any]) -> ServiceIdentity:
+    identity = ServiceIdentity.objects.editable_by(actor).select_for_update().filter(pk=identity.pk).first()
+    if identity is None:
+        raise PermissionDenied("You cannot edit this identity.")
+    data = dict(data)
+    before = snapshot(identity)
+    if "owner" in data and data["owner"] != identity.owner:
+        identity.owner = _owner_for(actor, data["owner"])
+    data.pop("owner", None)
+    _apply(identity, data, IDENTITY_FIELDS)
+    identity.full_clean()
+    identity.save()
+    before_diff, after_diff = changed(before, snapshot(identity))
+    if data.get("tools") is not None:
+        before_tools = sorted(identity.bindings.values_list("tool_id", flat=True))
+        _set_tools(actor, identity, list(data["tools"]))
+        after_tools = sorted(identity.bindings.values_list("tool_id", flat=True))
+        if before_tools != after_tools:
+            before_diff["tools"], after_diff["tools"] = before_tools, after_tools
+    if after_diff:
+        audit_record(actor=actor, action="identity.updated", obj=identity, before=before_diff, after=after_diff)
+    return identity
+
+
+def _digest_into(credential: Credential, secret: str) -> None:
+    problem = validate_secret(secret)
+    if problem:
+        raise PortalError(problem, field="secret")
+    digest = digest_secret(secret)
+    credential.fingerprint, credential.last4 = digest.fingerprint, digest.last4
+
+
+@transaction.atomic
+def credential_create(
+    *, actor, identity: ServiceIdentity, data: dict[str, Any], secret: str | None = None
+) -> Credential:
+    """Record a credential. A submitted `secret` is fingerprinted here and dropped."""
+    if not ServiceIdentity.objects.editable_by(actor).filter(pk=identity.pk).exists():
+        raise PermissionDenied("You cannot add credentials to this identity.")
+    credential = Credential(identity=identity)
+    _apply(credential, data, CREDENTIAL_FIELDS)
+    credential.created_at = data.get("created_at") or timezone.now()
+    if secret:
+        _digest_into(credential, secret)
+    elif data.get("fingerprint"):
+        credential.fingerprint, credential.last4 = data["fingerprint"], data.get("last4", "")
+    else:
+        raise PortalError("Provide the secret (it is fingerprinted and dropped) or its fingerprint.", field="secret")
+    if Credential.objects.filter(identity=identity, fingerprint=credential.fingerprint).exists():
+        raise PortalError("This identity already has a credential with that secret.", field="secret")
+    credential.full_clean()
+    credential.save()
+    audit_record(actor=actor, action="credential.created", obj=credential, after=snapshot(credential))
+    return credential
+
+
+@transaction.atomic
+def credential_update(*, actor, credential: Credential, data: dict[str, Any], secret: str | None = None) -> Credential:
+    """Change a credential's dates or storage; a new `secret` records a rotation."""
+    credential = Credential.objects.editable_by(actor).select_for_update().filter(pk=credential.pk).first()
+    if credential is None:
+        raise PermissionDenied("You cannot edit this credential.")
+    before = snapshot(credential)
+    _apply(credential, data, CREDENTIAL_FIELDS)
+    if secret:
+        _digest_into(credential, secret)
+        credential.last_rotated_at = data.get("last_rotated_at") or timezone.now()
+    credential.full_clean()
+    credential.save()
+    before_diff, after_diff = changed(before, snapshot(credential))
+    if after_diff:
+        audit_record(actor=actor, action="credential.updated", obj=credential, before=before_diff, after=after_diff)
+    return credential

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views
+
+app_name = "inventory"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("tools/", views.tool_list, name="tool_list"),
+    path("tools/export.csv", views.tool_export, name="tool_export"),
+    path("tools/new/", views.tool_create, name="tool_create"),
+    path("tools/<int:pk>/", views.tool_detail, name="tool_detail"),
+    path("tools/<int:pk>/edit/", views.tool_edit, name="tool_edit"),
+    path("identities/", views.identity_list, name="identity_list"),
+    path("identities/export.csv", views.identity_export, name="identity_export"),
+    path("identities/new/", views.identity_create, name="identity_create"),
+    path("identities/<int:pk>/", views.identity_detail, name="identity_detail"),
+    path("identities/<int:pk>/edit/", views.identity_edit, name="identity_edit"),
+    path("identities/<int:pk>/credentials/", views.credential_add, name="credential_add"),
+]

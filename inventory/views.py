@@ -1,0 +1,266 @@
+"""Inventory pages. Thin: reads come from selectors, writes from services; one view serves page and htmx partial."""
+
+import csv
+from collections.abc import Iterable, Iterator
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from nhi_portal import roles
+from nhi_portal.exceptions import PortalError
+
+from . import filters, forms, selectors, services
+from .models import AITool, ServiceIdentity
+
+PAGE_SIZES = (25, 50, 100)
+
+
+def portal_page(view=None, *, write: bool = False):
+    """Signed-in humans only (gateways are machines); `write` also keeps managers out. Deny by default."""
+
+    def decorator(func):
+        @wraps(func)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            allowed = roles.may_write(request.user) if write else roles.may_use_portal(request.user)
+            if not allowed:
+                raise PermissionDenied
+            return func(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator(view) if view else decorator
+
+
+def _page(request, queryset):
+    try:
+        size = int(request.GET.get("page_size", PAGE_SIZES[0]))
+    except ValueError:
+        size = PAGE_SIZES[0]
+    size = size if size in PAGE_SIZES else PAGE_SIZES[0]
+    return Paginator(queryset, size).get_page(request.GET.get("page"))
+
+
+def _list_view(request, *, template: str, filterset, partial: str, extra: dict | None = None):
+    # Unknown filter values show an empty list with the form's errors, not a 500.
+    queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
+    page = _page(request, queryset)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filter": filterset,
+        "page": page,
+        "query": query.urlencode(),
+        "ordering": request.GET.get("ordering", ""),
+        **(extra or {}),
+    }
+    return render(request, f"{template}#{partial}" if request.htmx else template, context)
+
+
+@portal_page
+def dashboard(request):
+    counts = selectors.dashboard_counts(user=request.user)
+    return render(request, "inventory/dashboard.html", {"counts": counts})
+
+
+@portal_page
+def tool_list(request):
+    filterset = filters.ToolFilter(request.GET, queryset=selectors.tool_list(user=request.user))
+    return _list_view(request, template="inventory/tool_list.html", filterset=filterset, partial="results")
+
+
+@portal_page
+def identity_list(request):
+    filterset = filters.IdentityFilter(request.GET, queryset=selectors.identity_list(user=request.user))
+    return _list_view(request, template="inventory/identity_list.html", filterset=filterset, partial="results")
+
+
+@portal_page
+def tool_detail(request, pk: int):
+    try:
+        tool = selectors.tool_detail(user=request.user, pk=pk)
+    except AITool.DoesNotExist:
+        raise Http404 from None
+    can_edit = AITool.objects.editable_by(request.user).filter(pk=pk).exists()
+    return render(request, "inventory/tool_detail.html", {"tool": tool, "can_edit": can_edit, "now": timezone.now()})
+
+
+@portal_page
+def identity_detail(request, pk: int):
+    try:
+        identity = selectors.identity_detail(user=request.user, pk=pk)
+    except ServiceIdentity.DoesNotExist:
+        raise Http404 from None
+    can_edit = ServiceIdentity.objects.editable_by(request.user).filter(pk=pk).exists()
+    context = {"identity": identity, "can_edit": can_edit, "now": timezone.now()}
+    if can_edit:
+        context["credential_form"] = forms.CredentialForm()
+    return render(request, "inventory/identity_detail.html", context)
+
+
+def _save_form(request, form, save, *, success_message: str):
+    """Validate, call the service, map its domain errors back onto the form."""
+    if not form.is_valid():
+        return None
+    try:
+        obj = save(dict(form.cleaned_data))
+    except PortalError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return None
+    messages.success(request, success_message.format(obj=obj))
+    return obj
+
+
+@portal_page(write=True)
+@require_http_methods(["GET", "POST"])
+def tool_create(request):
+    form = forms.ToolForm(request.POST or None, user=request.user)
+    if request.method == "POST":
+        tool = _save_form(
+            request,
+            form,
+            lambda data: services.tool_create(actor=request.user, data=data),
+            success_message="Registered {obj}.",
+        )
+        if tool:
+            return redirect(tool)
+    return render(request, "inventory/tool_form.html", {"form": form})
+
+
+@portal_page(write=True)
+@require_http_methods(["GET", "POST"])
+def tool_edit(request, pk: int):
+    tool = get_object_or_404(AITool.objects.visible_to(request.user), pk=pk)
+    if not AITool.objects.editable_by(request.user).filter(pk=pk).exists():
+        raise PermissionDenied
+    form = forms.ToolForm(request.POST or None, instance=tool, user=request.user)
+    if request.method == "POST":
+        saved = _save_form(
+            request,
+            form,
+            lambda data: services.tool_update(actor=request.user, tool=tool, data=data),
+            success_message="Saved {obj}.",
+        )
+        if saved:
+            return redirect(saved)
+    return render(request, "inventory/tool_form.html", {"form": form, "tool": tool})
+
+
+@portal_page(write=True)
+@require_http_methods(["GET", "POST"])
+def identity_create(request):
+    form = forms.IdentityForm(request.POST or None, user=request.user)
+    if request.method == "POST":
+        identity = _save_form(
+            request,
+            form,
+            lambda data: services.identity_create(actor=request.user, data=data),
+            success_message="Registered {obj}.",
+        )
+        if identity:
+            return redirect(identity)
+    return render(request, "inventory/identity_form.html", {"form": form})
+
+
+@portal_page(write=True)
+@require_http_methods(["GET", "POST"])
+def identity_edit(request, pk: int):
+    identity = get_object_or_404(ServiceIdentity.objects.visible_to(request.user), pk=pk)
+    if not ServiceIdentity.objects.editable_by(request.user).filter(pk=pk).exists():
+        raise PermissionDenied
+    form = forms.IdentityForm(request.POST or None, instance=identity, user=request.user)
+    if request.method == "POST":
+        saved = _save_form(
+            request,
+            form,
+            lambda data: services.identity_update(actor=request.user, identity=identity, data=data),
+            success_message="Saved {obj}.",
+        )
+        if saved:
+            return redirect(saved)
+    return render(request, "inventory/identity_form.html", {"form": form, "identity": identity})
+
+
+@portal_page(write=True)
+@require_http_methods(["POST"])
+def credential_add(request, pk: int):
+    identity = get_object_or_404(ServiceIdentity.objects.visible_to(request.user), pk=pk)
+    if not ServiceIdentity.objects.editable_by(request.user).filter(pk=pk).exists():
+        raise PermissionDenied
+    form = forms.CredentialForm(request.POST)
+
+    def save(data):
+        secret = data.pop("secret")
+        return services.credential_create(actor=request.user, identity=identity, data=data, secret=secret)
+
+    if _save_form(request, form, save, success_message="Added credential {obj}."):
+        return redirect(identity)
+    detail = selectors.identity_detail(user=request.user, pk=pk)
+    context = {"identity": detail, "can_edit": True, "now": timezone.now(), "credential_form": form}
+    return render(request, "inventory/identity_detail.html", context, status=400)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_cell(value) -> str:
+    """Neutralise spreadsheet formulas: a cell that starts with = + - @ is read as text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_response(filename: str, header: list[str], rows: Iterable[list]) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([_csv_cell(v) for v in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@portal_page
+def tool_export(request):
+    filterset = filters.ToolFilter(request.GET, queryset=selectors.tool_list(user=request.user))
+    queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
+    header = ["id", "name", "slug", "kind", "vendor", "owner", "team", "environment", "data_classification"]
+    header += ["status", "enforces_authorization", "identities", "created_at", "updated_at"]
+    rows = (
+        [
+            t.pk, t.name, t.slug, t.kind, t.vendor, t.owner.username, t.team.slug if t.team else "",
+            t.environment, t.data_classification, t.status, t.enforces_authorization, t.identity_count,
+            t.created_at.isoformat(), t.updated_at.isoformat(),
+        ]
+        for t in queryset.iterator(chunk_size=2000)
+    )  # fmt: skip
+    return _csv_response("ai-tools.csv", header, rows)
+
+
+@portal_page
+def identity_export(request):
+    filterset = filters.IdentityFilter(request.GET, queryset=selectors.identity_list(user=request.user))
+    queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
+    header = ["id", "name", "kind", "provider", "external_id", "owner", "environment", "third_party", "status"]
+    header += ["tools", "credentials", "last_used_at", "created_at"]
+    rows = (
+        [
+            i.pk, i.name, i.kind, i.provider, i.external_id, i.owner.username, i.environment, i.third_party,
+            i.status, " ".join(t.slug for t in i.tools.all()), i.credential_count,
+            i.last_used_at.isoformat() if i.last_used_at else "", i.created_at.isoformat(),
+        ]
+        for i in queryset.iterator(chunk_size=2000)
+    )  # fmt: skip
+    return _csv_response("service-identities.csv", header, rows)

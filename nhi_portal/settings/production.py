@@ -1,0 +1,17 @@
+"""Production settings: secrets must come from the environment, HTTPS everywhere."""
+
+from .base import *  # noqa: F403
+from .env import env_bool, env_int, env_str
+
+SECRET_KEY = env_str("SECRET_KEY")
+CREDENTIAL_FINGERPRINT_KEY = env_str("CREDENTIAL_FINGERPRINT_KEY", SECRET_KEY)
+DEBUG = False
+
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_HTTPONLY = True

@@ -12,8 +12,8 @@ class NaturalKeyRelatedField(serializers.RelatedField):
     """
 
     default_error_messages = {
-        "does_not_exist": "No {model} with {key} '{value}' that you can use.",
-        "invalid": "Give an id or a {key}.",
+        "does_not_exist": "No {model} with {natural_key} '{value}' that you can use.",
+        "invalid": "Give an id or a {natural_key}.",
     }
 
     def __init__(self, *, natural_key: str, output: str = "pk", scoped=None, **kwargs):
@@ -33,7 +33,7 @@ class NaturalKeyRelatedField(serializers.RelatedField):
         queryset = self.get_queryset()
         model = queryset.model._meta.verbose_name
         if isinstance(data, bool) or not isinstance(data, int | str) or data == "":
-            self.fail("invalid", key=self.natural_key)
+            self.fail("invalid", natural_key=self.natural_key)
         lookup = {"pk": data} if isinstance(data, int) or str(data).isdigit() else {self.natural_key: data}
         try:
             return queryset.get(**lookup)
@@ -43,9 +43,9 @@ class NaturalKeyRelatedField(serializers.RelatedField):
                 found = queryset.filter(**{self.natural_key: str(data)}).first()
                 if found is not None:
                     return found
-            self.fail("does_not_exist", model=model, key=self.natural_key, value=data)
+            self.fail("does_not_exist", model=model, natural_key=self.natural_key, value=data)
         except (TypeError, ValueError, OverflowError):
-            self.fail("invalid", key=self.natural_key)
+            self.fail("invalid", natural_key=self.natural_key)
 
     def to_representation(self, value):
         return getattr(value, self.output)

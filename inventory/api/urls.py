@@ -1,6 +1,7 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import imports, views
 
 router = DefaultRouter()
 router.register("tools", views.ToolViewSet, basename="tool")
@@ -9,4 +10,4 @@ router.register("credentials", views.CredentialViewSet, basename="credential")
 router.register("scopes", views.ScopeViewSet, basename="scope")
 router.register("grants", views.GrantViewSet, basename="grant")
 
-urlpatterns = router.urls
+urlpatterns = [path("import/", imports.ImportView.as_view(), name="import"), *router.urls]

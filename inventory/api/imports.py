@@ -1,0 +1,85 @@
+"""`POST /api/v1/import/`: the bulk import, for security only. The rules live in `inventory.importer`."""
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http.request import RawPostDataException
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inventory.importer import ImportRejected, document_error, inventory_import
+from nhi_portal.permissions import IsSecurity
+
+
+def _rejected(errors: list[dict[str, Any]], *, truncated: bool = False) -> Response:
+    body: dict[str, Any] = {"errors": errors}
+    if truncated:
+        body["truncated"] = True
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _read_document(request: Request) -> tuple[Any, str | None]:
+    """The parsed body, or why it cannot be read. Parsed here, not by DRF, so every failure is the import's 400."""
+    limit = settings.IMPORT_MAX_BYTES
+    too_big = f"The document is larger than the {limit} bytes an import may be."
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    # Refused before reading, so an oversized upload costs no memory.
+    if declared > limit:
+        return None, too_big
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None, too_big
+    except RawPostDataException:
+        return None, "Send the document as the raw request body with Content-Type: application/json."
+    if len(body) > limit:
+        return None, too_big
+    if not body.strip():
+        return None, "The request body is empty; send a JSON document."
+    try:
+        return json.loads(body), None
+    except json.JSONDecodeError as exc:
+        # Position only: the message never quotes the body, which may hold secrets.
+        return None, f"Malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+    except UnicodeDecodeError:
+        return None, "Malformed JSON: the body is not UTF-8 text."
+    except RecursionError:
+        return None, "Malformed JSON: the document is nested too deeply."
+
+
+class ImportView(APIView):
+    """Upsert tools, identities, credentials and grants from one JSON document, all or nothing."""
+
+    permission_classes = [IsSecurity]
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="`counts` per kind: created, updated, unchanged."),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="`errors`: row, section, field, path, message."),
+        },
+        description=(
+            "Body: `{scopes, tools, identities, credentials, grants}` (all optional lists). Rows are upserted by "
+            "natural key; a credential `secret` is fingerprinted and dropped. Any error rejects the whole document."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        document, problem = _read_document(request)
+        if problem:
+            return _rejected([document_error(problem)])
+        try:
+            result = inventory_import(actor=request.user, document=document)
+        except ImportRejected as exc:
+            return _rejected(exc.errors, truncated=exc.truncated)
+        return Response({"counts": result.counts, "audit_entry": result.audit_entry_id})

@@ -5,3 +5,6 @@ class InventoryConfig(AppConfig):
     name = "inventory"
     verbose_name = "Inventory"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .api import schema  # noqa: F401  (registers OpenAPI extensions)

@@ -47,3 +47,33 @@ def changed(before: dict, after: dict) -> tuple[dict, dict]:
     """Only the fields that changed, so entries stay readable."""
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def audit_many(
+    *,
+    action: str,
+    object_type: str,
+    objects: list[tuple[int, str]],
+    before: dict | None,
+    after: dict | None,
+    actor_label: str,
+    comment: str = "",
+) -> None:
+    """One entry per object for a set-based change made by a job, inserted in one statement."""
+    AuditEntry.objects.bulk_create(
+        [
+            AuditEntry(
+                actor=None,
+                actor_label=actor_label,
+                action=action,
+                object_type=object_type,
+                object_id=str(pk),
+                object_repr=label[:255],
+                before=before,
+                after=after,
+                comment=comment,
+            )
+            for pk, label in objects
+        ],
+        batch_size=1000,
+    )

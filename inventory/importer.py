@@ -364,42 +364,44 @@ def _fetch(queryset: models.QuerySet, lookup: str, values: Iterable) -> list:
 
 @dataclass
 class _Upsert:
-    """Rows of one kind sorted into creates, updates and unchanged, by natural key."""
+    """Rows of one kind sorted into creates, updates and unchanged, by natural key.
+
+    Existing rows come in as dicts from `.values()`: model instances are built only for rows that are
+    written, which keeps re-importing a large, unchanged file cheap.
+    """
 
     model: type[models.Model]
-    by_key: dict[tuple, models.Model] = field(default_factory=dict)
-    create: list[models.Model] = field(default_factory=list)
-    update: list[models.Model] = field(default_factory=list)
+    pks: dict[tuple, int] = field(default_factory=dict)
+    created: list[tuple[tuple, models.Model]] = field(default_factory=list)
+    updated: list[models.Model] = field(default_factory=list)
     changed_fields: set[str] = field(default_factory=set)
     unchanged: int = 0
 
-    def put(self, key: tuple, existing: models.Model | None, values: dict[str, Any]) -> None:
+    def put(self, key: tuple, existing: dict[str, Any] | None, values: dict[str, Any]) -> None:
         if existing is None:
-            obj = self.model(**values)
-            self.create.append(obj)
-        else:
-            obj = existing
-            changed = [name for name, value in values.items() if getattr(obj, name) != value]
-            for name in changed:
-                setattr(obj, name, values[name])
+            self.created.append((key, self.model(**values)))
+            return
+        self.pks[key] = existing["id"]
+        changed = [name for name, value in values.items() if existing[name] != value]
+        if changed:
             self.changed_fields.update(changed)
-            if changed:
-                self.update.append(obj)
-            else:
-                self.unchanged += 1
-        self.by_key[key] = obj
+            self.updated.append(self.model(**(existing | values)))
+        else:
+            self.unchanged += 1
 
     def save(self, now: datetime) -> dict[str, int]:
-        self.model.objects.bulk_create(self.create, batch_size=BATCH_SIZE)
-        if self.update:
+        self.model.objects.bulk_create([obj for _, obj in self.created], batch_size=BATCH_SIZE)
+        # Both supported databases return the new ids from a bulk insert.
+        self.pks.update((key, obj.pk) for key, obj in self.created)
+        if self.updated:
             fields = sorted(self.changed_fields)
             # bulk_update skips auto_now, so the change time is set here.
             if any(f.name == "updated_at" for f in self.model._meta.concrete_fields):
-                for obj in self.update:
+                for obj in self.updated:
                     obj.updated_at = now
                 fields.append("updated_at")
-            self.model.objects.bulk_update(self.update, fields, batch_size=BATCH_SIZE)
-        return {"created": len(self.create), "updated": len(self.update), "unchanged": self.unchanged}
+            self.model.objects.bulk_update(self.updated, fields, batch_size=BATCH_SIZE)
+        return {"created": len(self.created), "updated": len(self.updated), "unchanged": self.unchanged}
 
 
 def _values(row: Row, names: Iterable[str]) -> dict[str, Any]:
@@ -464,9 +466,10 @@ class _Known:
     users: dict[str, Any]
     teams: dict[str, Team]
     taken_team_names: set[str]
-    scopes: dict[str, Scope]
-    tools: dict[str, AITool]
-    identities: dict[str, ServiceIdentity]
+    # Field values by natural key, as `.values()` gives them.
+    scopes: dict[str, dict[str, Any]]
+    tools: dict[str, dict[str, Any]]
+    identities: dict[str, dict[str, Any]]
 
 
 def _look_up(rows: dict[str, list[tuple[int, Row]]]) -> _Known:
@@ -489,9 +492,9 @@ def _look_up(rows: dict[str, list[tuple[int, Row]]]) -> _Known:
         teams=teams,
         # A new team is named after its slug, which must not collide with another team's name.
         taken_team_names={t.name for t in _fetch(Team.objects.all(), "name", team_slugs - teams.keys())},
-        scopes={s.name: s for s in _fetch(Scope.objects.all(), "name", scope_names)},
-        tools={t.slug: t for t in _fetch(AITool.objects.all(), "slug", tool_slugs)},
-        identities={i.name: i for i in _fetch(ServiceIdentity.objects.all(), "name", identity_names)},
+        scopes={s["name"]: s for s in _fetch(Scope.objects.values(), "name", scope_names)},
+        tools={t["slug"]: t for t in _fetch(AITool.objects.values(), "slug", tool_slugs)},
+        identities={i["name"]: i for i in _fetch(ServiceIdentity.objects.values(), "name", identity_names)},
     )
 
 
@@ -540,7 +543,7 @@ def _write(rows: dict[str, list[tuple[int, Row]]], known: _Known, now: datetime)
     for _, row in rows["scopes"]:
         upsert.put((row["name"],), known.scopes.get(row["name"]), _values(row, SPECS["scopes"]))
     counts["scopes"] = upsert.save(now)
-    scopes = known.scopes | {key[0]: s for key, s in upsert.by_key.items()}
+    scopes = {name: s["id"] for name, s in known.scopes.items()} | {key[0]: pk for key, pk in upsert.pks.items()}
 
     upsert = _Upsert(AITool)
     for _, row in rows["tools"]:
@@ -550,7 +553,7 @@ def _write(rows: dict[str, list[tuple[int, Row]]], known: _Known, now: datetime)
             values["team_id"] = teams[row["team"]].pk if row["team"] else None
         upsert.put((row["slug"],), known.tools.get(row["slug"]), values)
     counts["tools"] = upsert.save(now)
-    tools = known.tools | {key[0]: t for key, t in upsert.by_key.items()}
+    tools = {slug: t["id"] for slug, t in known.tools.items()} | {key[0]: pk for key, pk in upsert.pks.items()}
 
     upsert = _Upsert(ServiceIdentity)
     for _, row in rows["identities"]:
@@ -558,66 +561,58 @@ def _write(rows: dict[str, list[tuple[int, Row]]], known: _Known, now: datetime)
         values["owner_id"] = known.users[row["owner"]].pk
         upsert.put((row["name"],), known.identities.get(row["name"]), values)
     counts["identities"] = upsert.save(now)
-    identities = known.identities | {key[0]: i for key, i in upsert.by_key.items()}
+    identities = {name: i["id"] for name, i in known.identities.items()}
+    identities |= {key[0]: pk for key, pk in upsert.pks.items()}
 
     counts["bindings"] = _write_bindings(rows["tools"], rows["identities"], tools, identities)
-    counts["credentials"] = _write_credentials(rows["credentials"], identities, known.identities, now)
-    counts["grants"] = _write_grants(rows["grants"], identities, known.identities, scopes, tools, now)
+    counts["credentials"] = _write_credentials(rows["credentials"], identities, now)
+    counts["grants"] = _write_grants(rows["grants"], identities, scopes, tools, now)
     return counts
 
 
-def _write_bindings(tools, identities, all_tools, all_identities) -> dict[str, int]:
-    pairs = {
-        (all_tools[row["slug"]].pk, all_identities[name].pk) for _, row in tools for name in row.get("identities", [])
-    }
-    pairs |= {
-        (all_tools[slug].pk, all_identities[row["name"]].pk) for _, row in identities for slug in row.get("tools", [])
-    }
-    tool_ids = {tool_id for tool_id, _ in pairs}
-    existing = {
-        (b.tool_id, b.identity_id) for b in _fetch(ToolIdentity.objects.only("tool", "identity"), "tool", tool_ids)
-    }
+def _write_bindings(tools, identities, tool_pks: dict[str, int], identity_pks: dict[str, int]) -> dict[str, int]:
+    pairs = {(tool_pks[row["slug"]], identity_pks[name]) for _, row in tools for name in row.get("identities", [])}
+    pairs |= {(tool_pks[slug], identity_pks[row["name"]]) for _, row in identities for slug in row.get("tools", [])}
+    existing = set(_fetch(ToolIdentity.objects.values_list("tool_id", "identity_id"), "tool", {t for t, _ in pairs}))
     new = [ToolIdentity(tool_id=t, identity_id=i) for t, i in sorted(pairs - existing)]
     ToolIdentity.objects.bulk_create(new, batch_size=BATCH_SIZE)
     return {"created": len(new), "updated": 0, "unchanged": len(pairs) - len(new)}
 
 
-def _write_credentials(rows, all_identities, known_identities, now: datetime) -> dict[str, int]:
-    identity_ids = {known_identities[row["identity"]].pk for _, row in rows if row["identity"] in known_identities}
-    existing = {(c.identity_id, c.fingerprint): c for c in _fetch(Credential.objects.all(), "identity", identity_ids)}
+def _write_credentials(rows, identity_pks: dict[str, int], now: datetime) -> dict[str, int]:
+    queryset = Credential.objects.values()
+    existing = {
+        (c["identity_id"], c["fingerprint"]): c for c in _fetch(queryset, "identity", _pks_of(rows, identity_pks))
+    }
     upsert = _Upsert(Credential)
     for _, row in rows:
-        identity = all_identities[row["identity"]]
         values = _values(row, [name for name in SPECS["credentials"] if name not in ("identity", "secret")])
-        values["identity_id"] = identity.pk
-        current = existing.get((identity.pk, row["fingerprint"]))
-        if current is None:
+        values["identity_id"] = identity_pks[row["identity"]]
+        key = (values["identity_id"], row["fingerprint"])
+        if key not in existing:
             values.setdefault("created_at", now)
-        upsert.put((identity.pk, row["fingerprint"]), current, values)
+        upsert.put(key, existing.get(key), values)
     return upsert.save(now)
 
 
-def _write_grants(rows, all_identities, known_identities, all_scopes, all_tools, now: datetime) -> dict[str, int]:
-    identity_ids = {known_identities[row["identity"]].pk for _, row in rows if row["identity"] in known_identities}
-    existing: dict[tuple, ScopeGrant] = {}
-    # Revoked and expired grants may repeat a key; the active one wins, then the newest.
-    for grant in sorted(_fetch(ScopeGrant.objects.all(), "identity", identity_ids), key=_grant_rank):
-        existing[(grant.identity_id, grant.scope_id, grant.resource_constraint)] = grant
+def _write_grants(rows, identity_pks, scope_pks, tool_pks, now: datetime) -> dict[str, int]:
+    found = _fetch(ScopeGrant.objects.values(), "identity", _pks_of(rows, identity_pks))
+    # Revoked and expired grants may repeat a key: the active one wins, then the newest. Sorted so it comes last.
+    found.sort(key=lambda grant: (grant["status"] == GrantStatus.ACTIVE, grant["id"]))
+    existing = {(g["identity_id"], g["scope_id"], g["resource_constraint"]): g for g in found}
     upsert = _Upsert(ScopeGrant)
     for _, row in rows:
         values = _values(row, ("resource_constraint", "status", "granted_at", "expires_at", "last_used_at"))
         values |= _values(row, ("revoked_at", "revoke_reason"))
-        values["identity_id"], values["scope_id"] = all_identities[row["identity"]].pk, all_scopes[row["scope"]].pk
+        values["identity_id"], values["scope_id"] = identity_pks[row["identity"]], scope_pks[row["scope"]]
         if "tool" in row:
-            values["tool_id"] = all_tools[row["tool"]].pk if row["tool"] else None
+            values["tool_id"] = tool_pks[row["tool"]] if row["tool"] else None
         key = (values["identity_id"], values["scope_id"], row["resource_constraint"])
-        current = existing.get(key)
-        if current is None:
+        if key not in existing:
             values.setdefault("granted_at", now)
-        upsert.put(key, current, values)
+        upsert.put(key, existing.get(key), values)
     return upsert.save(now)
 
 
-def _grant_rank(grant: ScopeGrant) -> tuple[bool, int]:
-    # Sorted ascending and later entries overwrite earlier ones, so the preferred grant goes last.
-    return (grant.status == GrantStatus.ACTIVE, grant.pk)
+def _pks_of(rows, identity_pks: dict[str, int]) -> set[int]:
+    return {identity_pks[row["identity"]] for _, row in rows}

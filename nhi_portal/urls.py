@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 api_v1 = [
     path("", include("inventory.api.urls")),
+    path("", include("approvals.api.urls")),
 ]
 
 urlpatterns = [

@@ -143,7 +143,6 @@ class GrantSerializer(serializers.ModelSerializer):
     scope = serializers.PrimaryKeyRelatedField(read_only=True)
     scope_name = serializers.CharField(source="scope.name", read_only=True)
     tool = serializers.PrimaryKeyRelatedField(read_only=True)
-    request = serializers.SerializerMethodField()
 
     class Meta:
         model = ScopeGrant
@@ -160,9 +159,5 @@ class GrantSerializer(serializers.ModelSerializer):
             "expires_at",
             "last_used_at",
             "revoked_at",
-            "request",
+            "revoke_reason",
         ]
-
-    def get_request(self, grant) -> int | None:
-        # Filled by the approvals app once grants are issued through requests.
-        return getattr(grant, "request_id", None)

@@ -8,6 +8,5 @@ router.register("tools", views.ToolViewSet, basename="tool")
 router.register("identities", views.IdentityViewSet, basename="identity")
 router.register("credentials", views.CredentialViewSet, basename="credential")
 router.register("scopes", views.ScopeViewSet, basename="scope")
-router.register("grants", views.GrantViewSet, basename="grant")
 
 urlpatterns = [path("import/", imports.ImportView.as_view(), name="import"), *router.urls]

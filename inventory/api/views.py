@@ -1,7 +1,6 @@
 """Thin viewsets: querysets come from selectors (already scoped to the caller), writes go through services."""
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.filters import SearchFilter
 
@@ -94,13 +93,3 @@ class ScopeViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["provider", "risk", "sensitive"]
     filter_backends = [DjangoFilterBackend, SearchFilter]
     search_fields = ["name", "provider", "description"]
-
-
-@extend_schema(description="Grants are read here; they are issued and revoked through the approvals workflow.")
-class GrantViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = serializers.GrantSerializer
-    filterset_class = filters.GrantFilter
-    filter_backends = [DjangoFilterBackend]
-
-    def get_queryset(self):
-        return selectors.grant_list(user=self.request.user)

@@ -39,6 +39,7 @@ class ScopeGrant(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoke_reason = models.TextField(blank=True)
+    expiry_reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = GrantQuerySet.as_manager()
 
@@ -51,7 +52,11 @@ class ScopeGrant(models.Model):
                 name="uniq_active_grant",
             ),
         ]
-        indexes = [models.Index(fields=["identity", "status"]), models.Index(fields=["tool", "status"])]
+        indexes = [
+            models.Index(fields=["identity", "status"]),
+            models.Index(fields=["tool", "status"]),
+            models.Index(fields=["status", "expires_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.scope} for {self.identity}"

@@ -10,15 +10,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from django.contrib.auth.models import Group
 
-from nhi_portal import roles
 from tests import services
 from tests.factories import UserFactory
 
-# Playwright's sync API keeps an asyncio loop running in this thread for as long as the browser lives, and Django
-# refuses ORM calls from a thread with a running loop. Tests and the live server never share a connection across
-# threads here (transactional_db), so the check would only get in the way.
+# Playwright's sync API keeps an asyncio loop running in this thread for as long as the session's browser lives, and
+# Django refuses ORM calls from a thread with a running loop (SynchronousOnlyOperation). No test code here is async:
+# the loop only carries Playwright's messages, so the guard has nothing to protect. Process-wide on purpose: once the
+# browser has started, every later test in the session runs beside that loop, browser test or not.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,14 +105,9 @@ def page(context, request):
 
 
 @pytest.fixture
-def portal_roles(transactional_db):
-    """The role groups. Tests run with --no-migrations, and transactional_db flushes after each test."""
-    for name in roles.ALL_ROLES:
-        Group.objects.get_or_create(name=name)
+def make_user(transactional_db):
+    """A user who signs in with PASSWORD. Role groups are created on demand by the factory (no migrations here)."""
 
-
-@pytest.fixture
-def make_user(portal_roles):
     def make(username: str, *, roles: tuple[str, ...] = ()):
         return UserFactory(username=username, password=PASSWORD, roles=list(roles))
 

@@ -1,0 +1,4 @@
+from .policy import PolicySettings
+from .requests import AccessRequest, Decision, GrantIssue, RequestedScope
+
+__all__ = ["AccessRequest", "Decision", "GrantIssue", "PolicySettings", "RequestedScope"]

@@ -14,6 +14,7 @@ def request_list(*, user) -> QuerySet[AccessRequest]:
         .select_related("requester", "tool", "identity")
         .prefetch_related(Prefetch("items", queryset=RequestedScope.objects.select_related("scope")))
         .annotate(approval_count=Count("decisions", filter=Q(decisions__kind=DecisionKind.APPROVE)))
+        .order_by("-created_at", "-pk")
     )
 
 

@@ -114,7 +114,8 @@ def request_file(
     if outcome.auto_approve:
         _decide(request, approver=None, kind=DecisionKind.APPROVE, comment="", policy_rule=policy.AUTO_APPROVE_RULE)
     else:
-        transaction.on_commit(lambda: notifications.request_filed(_for_mail(request.pk)))
+        as_filed = _for_mail(request.pk)
+        transaction.on_commit(lambda: notifications.request_filed(as_filed))
     return request
 
 
@@ -183,7 +184,9 @@ def _decide(request: AccessRequest, *, approver, kind: str, comment: str, policy
     )
     if request.status == RequestStatus.APPROVED:
         _issue_grants(request, approver=approver, actor_label=actor_label, now=now)
-    transaction.on_commit(lambda: notifications.request_decided(_for_mail(request.pk), decision))
+    # Snapshot now: by the time the mail goes out a second approver may already have moved the request on.
+    as_decided = _for_mail(request.pk)
+    transaction.on_commit(lambda: notifications.request_decided(as_decided, decision))
     return decision
 
 

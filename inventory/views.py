@@ -2,10 +2,8 @@
 
 import csv
 from collections.abc import Iterable, Iterator
-from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
@@ -13,31 +11,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from nhi_portal import roles
+from nhi_portal.decorators import portal_page
 from nhi_portal.exceptions import PortalError
 
 from . import filters, forms, selectors, services
 from .models import AITool, ServiceIdentity
 
 PAGE_SIZES = (25, 50, 100)
-
-
-def portal_page(view=None, *, write: bool = False):
-    """Signed-in humans only (gateways are machines); `write` also keeps managers out. Deny by default."""
-
-    def decorator(func):
-        @wraps(func)
-        def wrapper(request, *args, **kwargs):
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            allowed = roles.may_write(request.user) if write else roles.may_use_portal(request.user)
-            if not allowed:
-                raise PermissionDenied
-            return func(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator(view) if view else decorator
 
 
 def _page(request, queryset):

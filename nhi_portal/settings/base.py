@@ -166,6 +166,13 @@ CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+# Installed into django-celery-beat's tables on start; editable in the admin afterwards.
+CELERY_BEAT_SCHEDULE = {
+    "expire-due-grants": {"task": "approvals.tasks.expire_due_grants", "schedule": 300.0},
+    "expire-stale-requests": {"task": "approvals.tasks.expire_stale_requests", "schedule": 3600.0},
+    "remind-expiring-grants": {"task": "approvals.tasks.remind_expiring_grants", "schedule": 3600.0},
+}
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "nhi-portal@localhost")

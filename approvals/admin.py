@@ -1,0 +1,70 @@
+from django.contrib import admin
+
+from .models import AccessRequest, Decision, GrantIssue, PolicySettings, RequestedScope
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class RequestedScopeInline(ReadOnlyInline):
+    model = RequestedScope
+
+
+class DecisionInline(ReadOnlyInline):
+    model = Decision
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(admin.ModelAdmin):
+    """Read-only: decisions go through the workflow (pages or API), where separation of duties is enforced."""
+
+    list_display = ["pk", "tool", "identity", "requester", "status", "required_approvals", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["tool__slug", "identity__name", "requester__username"]
+    list_select_related = ["tool", "identity", "requester"]
+    inlines = [RequestedScopeInline, DecisionInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(GrantIssue)
+class GrantIssueAdmin(admin.ModelAdmin):
+    list_display = ["grant", "request", "created_at"]
+    raw_id_fields = ["grant", "request"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PolicySettings)
+class PolicySettingsAdmin(admin.ModelAdmin):
+    list_display = ["auto_approve_low_risk", "auto_approve_max_days", "updated_by", "updated_at"]
+    readonly_fields = ["updated_by", "updated_at"]
+
+    def has_add_permission(self, request):
+        return not PolicySettings.objects.exists()
+
+    def save_model(self, request, obj, form, change):
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)

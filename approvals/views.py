@@ -1,0 +1,228 @@
+"""Approvals pages: my requests, the request form, the security review queue, request detail and grants."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from inventory.filters import GrantFilter
+from inventory.models import AITool, Scope
+from nhi_portal import roles
+from nhi_portal.decorators import portal_page
+from nhi_portal.exceptions import PortalError
+
+from . import forms, policy, selectors, services
+from .choices import DecisionKind, RequestStatus
+from .models import AccessRequest, PolicySettings
+
+
+def _security_only(request):
+    if not roles.is_security(request.user):
+        raise PermissionDenied
+
+
+@portal_page
+def request_list(request):
+    queryset = selectors.request_list(user=request.user).order_by("-created_at")
+    status = request.GET.get("status", "")
+    if status in RequestStatus.values:
+        queryset = queryset.filter(status=status)
+    if not roles.sees_everything(request.user) or request.GET.get("mine"):
+        queryset = queryset.filter(requester=request.user)
+    page = Paginator(queryset, 25).get_page(request.GET.get("page"))
+    context = {"page": page, "status": status, "statuses": RequestStatus.choices}
+    template = "approvals/request_list.html"
+    return render(request, f"{template}#results" if request.htmx else template, context)
+
+
+def _scope_rows(form):
+    """Scopes with their risk and the resource the user typed, for the checkbox table."""
+    checked = {str(v) for v in form["scopes"].value() or []}
+    return [
+        {
+            "scope": scope,
+            "checked": str(scope.pk) in checked,
+            "resource": form.data.get(f"{forms.RESOURCE_PREFIX}{scope.pk}", ""),
+        }
+        for scope in Scope.objects.order_by("provider", "name")
+    ]
+
+
+@portal_page(write=True)
+@require_http_methods(["GET", "POST"])
+def request_create(request):
+    initial = {"tool": request.GET.get("tool")} if request.GET.get("tool") else {}
+    form = forms.AccessRequestForm(request.POST or None, initial=initial, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            filed = services.request_file(
+                requester=request.user,
+                tool=data["tool"],
+                identity=data["identity"],
+                items=data["items"],
+                justification=data["justification"],
+                duration_days=data["duration_days"],
+            )
+        except PortalError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Filed request #{filed.pk}.")
+            return redirect(filed)
+    context = {"form": form, "scope_rows": _scope_rows(form), "rules": policy.RULES, "caps": policy.MAX_DAYS_BY_RISK}
+    return render(request, "approvals/request_form.html", context, status=400 if form.errors else 200)
+
+
+@portal_page(write=True)
+@require_GET
+def request_identity_options(request):
+    """htmx: the identity <select> for the chosen tool (dependent select)."""
+    tools = AITool.objects.editable_by(request.user)
+    identities = forms.identities_for_tool(tools, request.GET.get("tool"))
+    return render(request, "approvals/_partials/identity_options.html", {"identities": identities})
+
+
+def _detail_context(request, pk: int) -> dict:
+    try:
+        access_request = selectors.request_detail(user=request.user, pk=pk)
+    except AccessRequest.DoesNotExist:
+        raise Http404 from None
+    user = request.user
+    decided = any(d.approver_id == user.pk for d in access_request.decisions.all())
+    can_decide = (
+        roles.is_security(user) and access_request.is_pending and access_request.requester_id != user.pk and not decided
+    )
+    return {
+        "req": access_request,
+        "can_decide": can_decide,
+        "can_cancel": access_request.is_pending and access_request.requester_id == user.pk,
+        "can_renew": access_request.status == RequestStatus.APPROVED
+        and roles.may_write(user)
+        and AITool.objects.editable_by(user).filter(pk=access_request.tool_id).exists(),
+        "rules": [(key, policy.describe(key)) for key in access_request.policy_rules],
+        "decision_form": forms.DecisionForm(),
+    }
+
+
+@portal_page
+def request_detail(request, pk: int):
+    return render(request, "approvals/request_detail.html", _detail_context(request, pk))
+
+
+def _visible_or_404(request, pk: int) -> None:
+    if not AccessRequest.objects.visible_to(request.user).filter(pk=pk).exists():
+        raise Http404
+
+
+@portal_page(write=True)
+@require_POST
+def request_decide(request, pk: int, kind: str):
+    _visible_or_404(request, pk)
+    form = forms.DecisionForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        services.request_decide(actor=request.user, request_id=pk, kind=kind, comment=comment)
+    except PortalError as error:
+        if request.htmx:
+            return HttpResponse(error.message, status=error.status_code)
+        messages.error(request, error.message)
+        return redirect("approvals:request_detail", pk=pk)
+    if request.htmx and request.POST.get("from") == "queue":
+        row = selectors.request_list(user=request.user).get(pk=pk)
+        return render(request, "approvals/_partials/queue_row.html", {"req": row, "decided": kind})
+    messages.success(request, "Approval recorded." if kind == DecisionKind.APPROVE else "Request denied.")
+    return redirect("approvals:request_detail", pk=pk)
+
+
+def _simple_transition(request, pk: int, run, success: str, *, to_detail: bool = True):
+    _visible_or_404(request, pk)
+    try:
+        result = run()
+    except PortalError as error:
+        messages.error(request, error.message)
+        return redirect("approvals:request_detail", pk=pk)
+    messages.success(request, success)
+    target = result.get_absolute_url() if to_detail else reverse("approvals:request_list")
+    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+
+
+@portal_page(write=True)
+@require_POST
+def request_cancel(request, pk: int):
+    return _simple_transition(
+        request, pk, lambda: services.request_cancel(actor=request.user, request_id=pk), "Request cancelled."
+    )
+
+
+@portal_page(write=True)
+@require_POST
+def request_renew(request, pk: int):
+    return _simple_transition(
+        request, pk, lambda: services.request_renew(requester=request.user, request_id=pk), "Renewal filed."
+    )
+
+
+@portal_page
+def review_queue(request):
+    _security_only(request)
+    queue = selectors.review_queue(user=request.user)
+    page = Paginator(queue, 50).get_page(request.GET.get("page"))
+    return render(request, "approvals/review_queue.html", {"page": page, "decision_form": forms.DecisionForm()})
+
+
+@portal_page
+def grant_list(request):
+    filterset = GrantFilter(request.GET, queryset=selectors.grant_list(user=request.user).order_by("expires_at"))
+    queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    context = {"page": page, "filter": filterset, "revoke_form": forms.RevokeForm()}
+    template = "approvals/grant_list.html"
+    return render(request, f"{template}#results" if request.htmx else template, context)
+
+
+@portal_page(write=True)
+@require_POST
+def grant_revoke(request, pk: int):
+    grant = selectors.grant_list(user=request.user).filter(pk=pk).first()
+    if grant is None:
+        raise Http404
+    if not services.grant_may_revoke(request.user, grant):
+        raise PermissionDenied
+    form = forms.RevokeForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            services.grant_revoke(actor=request.user, grant_id=pk, reason=form.cleaned_data["reason"])
+        except PortalError as exc:
+            error = exc.message
+    else:
+        error = "Give a reason for revoking."
+    grant = selectors.grant_list(user=request.user).get(pk=pk)
+    if request.htmx:
+        context = {"grant": grant, "revoke_form": form, "error": error}
+        return render(request, "approvals/_partials/grant_row.html", context, status=400 if error else 200)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, "Grant revoked.")
+    return redirect("approvals:grant_list")
+
+
+@portal_page
+def policy_page(request):
+    settings_row = PolicySettings.current()
+    rows = [(r.key, r.description, r.required_approvals) for r in policy.RULES]
+    context = {
+        "rows": rows,
+        "caps": policy.MAX_DAYS_BY_RISK,
+        "sensitive_cap": policy.MAX_DAYS_SENSITIVE,
+        "settings_row": settings_row,
+        "auto_description": policy.describe(policy.AUTO_APPROVE_RULE),
+        "pending_days": policy.PENDING_EXPIRY_DAYS,
+        "reminder_days": policy.REMINDER_DAYS,
+    }
+    return render(request, "approvals/policy.html", context)

@@ -60,7 +60,7 @@ RULES: tuple[Rule, ...] = (
         "read_non_sensitive",
         "Read scopes on non-sensitive data need one security approver.",
         1,
-        lambda tool, scopes: True,
+        lambda tool, scopes: all(s.risk == ScopeRisk.READ and not s.sensitive for s in scopes),
     ),
 )
 
@@ -95,6 +95,7 @@ def evaluate(
 ) -> PolicyOutcome:
     settings = settings or PolicySettings.current()
     matched = [rule for rule in RULES if rule.matches(tool, scopes)]
+    # Every non-empty set of scopes matches at least one rule: read-only non-sensitive, or something riskier.
     required = max(rule.required_approvals for rule in matched)
     low_risk = required == 1 and tool.environment != Environment.PROD
     auto = settings.auto_approve_low_risk and low_risk and duration_days <= settings.auto_approve_max_days

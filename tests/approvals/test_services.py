@@ -26,7 +26,7 @@ def test_filing_records_policy_and_audit(file_request, owner, security):
     request = file_request("read", "write")
     assert request.status == RequestStatus.PENDING
     assert request.required_approvals == 2
-    assert set(request.policy_rules) == {"write_scope", "read_non_sensitive"}
+    assert request.policy_rules == ["write_scope"]
     entry = AuditEntry.objects.get(action="request.filed")
     assert entry.actor == owner and entry.after["status"] == "pending"
 

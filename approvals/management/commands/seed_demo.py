@@ -1,4 +1,5 @@
-"""A believable demo estate: real AI-mediated access patterns, some healthy and some drifting.
+"""A believable demo estate: real AI-mediated access patterns, some healthy and some drifting, and
+requests waiting in the review queue. It lives in approvals because it seeds both apps.
 
 Idempotent: re-running it converges on the same data. Demo mode only (dev and test settings),
 because it creates users with published passwords.
@@ -15,6 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from approvals import services as approval_services
+from approvals.models import AccessRequest
 from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
 from inventory.secrets import digest_secret
 
@@ -172,6 +175,17 @@ IDENTITIES = [
 ]  # fmt: skip
 
 
+# requester, tool, identity, [(scope, resource)], days, justification
+DEMO_REQUESTS = [
+    ("owner", "release-agent", "svc-release-agent", [("jira:issue:write", "project:PAY")], 14,
+     "The release agent files a change ticket in the PAY project for every release it starts."),
+    ("owner", "docs-mcp", "svc-docs-reader", [("jira:issue:read", "project:ENG")], 30,
+     "IDE assistants using the docs server should link the Jira issues that engineering docs reference."),
+    ("owner2", "support-bot", "svc-crm-reader", [("zendesk:tickets:write", "")], 7,
+     "The bot should post the account summary it reads back into the customer's ticket."),
+]  # fmt: skip
+
+
 class Command(BaseCommand):
     help = "Load the demo estate and demo users (demo mode only). Safe to run again."
 
@@ -198,6 +212,7 @@ class Command(BaseCommand):
             for spec in IDENTITIES:
                 self._credentials(identities[spec.name], spec)
                 self._grants(identities[spec.name], spec, scopes, tools)
+            self._requests(users, tools, identities, scopes)
         self.stdout.write(
             self.style.SUCCESS(f"Demo estate ready: {len(tools)} AI tools, {len(identities)} identities.")
         )
@@ -302,6 +317,20 @@ class Command(BaseCommand):
                     "expires_at": now + timedelta(days=expires_in) if expires_in is not None else None,
                     "last_used_at": _ago(now, used),
                 },
+            )
+
+    def _requests(self, users, tools, identities, scopes) -> None:
+        """Pending requests for the review queue; filed through the service so policy and audit apply."""
+        for requester, tool, identity, wanted, days, why in DEMO_REQUESTS:
+            if AccessRequest.objects.filter(tool=tools[tool], identity=identities[identity]).exists():
+                continue
+            approval_services.request_file(
+                requester=users[requester],
+                tool=tools[tool],
+                identity=identities[identity],
+                items=[approval_services.ScopeItem(scopes[name], resource) for name, resource in wanted],
+                justification=why,
+                duration_days=days,
             )
 
 

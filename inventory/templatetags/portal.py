@@ -22,7 +22,8 @@ def sort_header(context, field: str, label: str, target: str = "#results"):
         params["ordering"], arrow, aria = field, "", "none"
     url = f"{request.path}?{params.urlencode()}"
     return format_html(
-        '<th aria-sort="{}"><a href="{}" hx-get="{}" hx-target="{}" hx-swap="outerHTML" hx-push-url="true">'
+        '<th aria-sort="{}"><a href="{}" hx-get="{}" hx-target="{}" hx-swap="outerHTML" hx-push-url="true" '
+        'hx-sync="#filters:replace">'
         "{}{}</a></th>",
         aria,
         url,

@@ -235,11 +235,6 @@ def test_manager_sees_every_tool_and_cannot_edit(page, inventory, sign_in):
         assert page.goto(url).status == 403, url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tool_list.html: the filter form's bare `change` trigger re-sends the search on blur, and the stale "
-    "response can land after the sort's; see the e2e report",
-)
 def test_sorting_right_after_typing_a_search_keeps_table_and_url_in_step(page, inventory, sign_in):
     """Type a search, then click a column header at once, on a network where the older request answers last."""
     page.goto("/accounts/login/")

@@ -41,11 +41,16 @@ class ToolForm(_OwnerFieldMixin, forms.ModelForm):
             "enforces_authorization",
             "description",
             "identities",
+            "allowed_users",
+            "allowed_teams",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 4}),
             "identities": forms.SelectMultiple(attrs={"size": 6}),
+            "allowed_users": forms.SelectMultiple(attrs={"size": 6}),
+            "allowed_teams": forms.SelectMultiple(attrs={"size": 4}),
         }
+        labels = {"allowed_users": "May act for these people", "allowed_teams": "May act for members of these teams"}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -56,6 +61,7 @@ class ToolForm(_OwnerFieldMixin, forms.ModelForm):
             selectable = selectable | ServiceIdentity.objects.filter(bindings__tool=self.instance)
         self.fields["identities"].queryset = selectable.distinct().order_by("name")
         self.fields["identities"].required = False
+        self.fields["allowed_users"].queryset = User.objects.filter(is_active=True).order_by("username")
 
 
 class IdentityForm(_OwnerFieldMixin, forms.ModelForm):

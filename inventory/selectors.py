@@ -31,7 +31,12 @@ def tool_detail(*, user, pk: int) -> AITool:
     return (
         AITool.objects.visible_to(user)
         .select_related("owner", "team")
-        .prefetch_related(Prefetch("identities", queryset=identities), Prefetch("grants", queryset=grants))
+        .prefetch_related(
+            Prefetch("identities", queryset=identities),
+            Prefetch("grants", queryset=grants),
+            "allowed_teams",
+            "allowed_users",
+        )
         .get(pk=pk)
     )
 

@@ -78,6 +78,24 @@ def _set_identities(tool: AITool, identities: list[ServiceIdentity]) -> None:
     ToolIdentity.objects.bulk_create([ToolIdentity(tool=tool, identity_id=pk) for pk in wanted - current])
 
 
+# Who the tool may act for: part of the tool, set with it, audited with it.
+TOOL_AUDIENCE = ("allowed_users", "allowed_teams")
+
+
+def _set_audience(tool: AITool, data: dict[str, Any]) -> dict[str, tuple[list, list]]:
+    changes = {}
+    for name in TOOL_AUDIENCE:
+        if data.get(name) is None:
+            continue
+        manager = getattr(tool, name)
+        before = sorted(manager.values_list("pk", flat=True))
+        manager.set(data[name])
+        after = sorted(o.pk for o in data[name])
+        if before != after:
+            changes[name] = (before, after)
+    return changes
+
+
 def _apply(instance, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
     for field, value in data.items():
         if field in allowed:
@@ -95,7 +113,9 @@ def tool_create(*, actor, data: dict[str, Any]) -> AITool:
     tool.full_clean()
     tool.save()
     _set_identities(tool, identities)
-    audit_record(actor=actor, action="tool.created", obj=tool, after=snapshot(tool))
+    audience = _set_audience(tool, data)
+    after = snapshot(tool) | {name: new for name, (_, new) in audience.items()}
+    audit_record(actor=actor, action="tool.created", obj=tool, after=after)
     return tool
 
 
@@ -119,6 +139,8 @@ def tool_update(*, actor, tool: AITool, data: dict[str, Any]) -> AITool:
         _check_bindable(actor, [i for i in identities if i.pk not in before_ids])
         _set_identities(tool, list(identities))
     before_diff, after_diff = changed(before, snapshot(tool))
+    for name, (old, new) in _set_audience(tool, data).items():
+        before_diff[name], after_diff[name] = old, new
     after_ids = sorted(tool.bindings.values_list("identity_id", flat=True))
     if after_ids != before_ids:
         before_diff["identities"], after_diff["identities"] = before_ids, after_ids

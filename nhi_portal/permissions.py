@@ -17,3 +17,11 @@ class IsPortalUser(BasePermission):
 class IsSecurity(BasePermission):
     def has_permission(self, request, view) -> bool:
         return roles.is_security(request.user)
+
+
+class IsGatewayOrSecurity(BasePermission):
+    """Machine endpoints: gateway accounts and the security team."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return user.is_authenticated and user.is_active and (roles.is_gateway(user) or roles.is_security(user))

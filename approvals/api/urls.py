@@ -1,9 +1,10 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import authorize, views
 
 router = SimpleRouter()
 router.register("requests", views.AccessRequestViewSet, basename="request")
 router.register("grants", views.GrantViewSet, basename="grant")
 
-urlpatterns = router.urls
+urlpatterns = [path("authorize/", authorize.AuthorizeView.as_view(), name="authorize"), *router.urls]

@@ -34,6 +34,10 @@ class ToolSerializer(serializers.ModelSerializer):
     identities = NaturalKeyRelatedField(
         queryset=ServiceIdentity.objects.all(), natural_key="name", scoped=_visible, many=True, required=False
     )
+    allowed_users = owner_field(many=True, required=False)
+    allowed_teams = NaturalKeyRelatedField(
+        queryset=Team.objects.all(), natural_key="slug", output="slug", many=True, required=False
+    )
 
     class Meta:
         model = AITool
@@ -51,6 +55,8 @@ class ToolSerializer(serializers.ModelSerializer):
             "description",
             "enforces_authorization",
             "identities",
+            "allowed_users",
+            "allowed_teams",
             "created_at",
             "updated_at",
         ]

@@ -1,12 +1,18 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import imports, views
+from . import audit, imports, views
 
 router = DefaultRouter()
 router.register("tools", views.ToolViewSet, basename="tool")
 router.register("identities", views.IdentityViewSet, basename="identity")
 router.register("credentials", views.CredentialViewSet, basename="credential")
 router.register("scopes", views.ScopeViewSet, basename="scope")
+router.register("audit", audit.AuditEntryViewSet, basename="audit")
 
-urlpatterns = [path("import/", imports.ImportView.as_view(), name="import"), *router.urls]
+urlpatterns = [
+    path("import/", imports.ImportView.as_view(), name="import"),
+    path("audit/verify/", audit.VerifyAuditView.as_view(), name="audit-verify"),
+    path("events/", audit.EventIngestView.as_view(), name="events"),
+    *router.urls,
+]

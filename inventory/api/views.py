@@ -37,7 +37,9 @@ class ToolViewSet(_ServiceWriteMixin, viewsets.ModelViewSet):
     update_kwarg = "tool"
 
     def get_queryset(self):
-        return selectors.tool_list(user=self.request.user).prefetch_related("identities")
+        return selectors.tool_list(user=self.request.user).prefetch_related(
+            "identities", "allowed_users", "allowed_teams"
+        )
 
     def perform_destroy(self, instance):
         services.tool_delete(actor=self.request.user, tool=instance)

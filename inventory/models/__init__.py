@@ -1,4 +1,5 @@
-from .audit import AppendOnlyError, AuditEntry
+from .audit import AppendOnlyError, AuditBatch, AuditEntry
+from .events import AccessEvent, UsageWatermark
 from .identities import Credential, ServiceIdentity
 from .scopes import Scope, ScopeGrant
 from .teams import Team
@@ -6,7 +7,9 @@ from .tools import AITool, ToolIdentity
 
 __all__ = [
     "AITool",
+    "AccessEvent",
     "AppendOnlyError",
+    "AuditBatch",
     "AuditEntry",
     "Credential",
     "Scope",
@@ -14,4 +17,5 @@ __all__ = [
     "ServiceIdentity",
     "Team",
     "ToolIdentity",
+    "UsageWatermark",
 ]

@@ -7,19 +7,36 @@ class AppendOnlyError(Exception):
     """Raised when code tries to change or remove an append-only record."""
 
 
-class AuditEntryQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise AppendOnlyError("Audit entries are append-only.")
+        raise AppendOnlyError(f"{self.model._meta.verbose_name_plural} are append-only.")
 
     def delete(self):
-        raise AppendOnlyError("Audit entries are append-only.")
+        raise AppendOnlyError(f"{self.model._meta.verbose_name_plural} are append-only.")
 
 
-class AuditEntry(models.Model):
+class AppendOnlyModel(models.Model):
+    """Rows are inserted once and never changed or removed."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{self._meta.verbose_name_plural} are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self._meta.verbose_name_plural} are append-only.")
+
+
+class AuditEntry(AppendOnlyModel):
     """One state change: who did what to which object, with the before and after.
 
-    Append-only. `sealed_batch` is left for the sealing job, which hashes entries in `id` order
-    into batches whose digests chain to each other.
+    Append-only (refused by the application and, on PostgreSQL, by a trigger). The sealing job hashes
+    entries in `id` order into AuditBatch rows whose digests chain to each other.
     """
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -34,9 +51,6 @@ class AuditEntry(models.Model):
     before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     comment = models.TextField(blank=True)
-    sealed_batch = models.BigIntegerField(null=True, blank=True, editable=False)
-
-    objects = AuditEntryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -46,10 +60,29 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.actor_label} {self.action} {self.object_type}:{self.object_id}"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise AppendOnlyError("Audit entries are append-only.")
-        super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Audit entries are append-only.")
+class AuditBatch(models.Model):
+    """A sealed run of entries of one stream: SHA-256 over them in id order, chained to the previous batch."""
+
+    class Stream(models.TextChoices):
+        AUDIT = "audit", "Audit entries"
+        EVENTS = "events", "Access events"
+
+    stream = models.CharField(max_length=16, choices=Stream.choices)
+    seq = models.PositiveBigIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    entry_count = models.PositiveIntegerField()
+    leaf_ids = models.JSONField(default=list, help_text="Entry ids in sealing order.")
+    leaves = models.JSONField(default=list, help_text="SHA-256 of each entry's content, in the same order.")
+    digest = models.CharField(max_length=64)
+    prev_digest = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["stream", "seq"]
+        constraints = [models.UniqueConstraint(fields=["stream", "seq"], name="uniq_batch_seq")]
+        verbose_name_plural = "audit batches"
+
+    def __str__(self) -> str:
+        return f"{self.stream} batch {self.seq}"

@@ -25,6 +25,15 @@ class AITool(models.Model):
     enforces_authorization = models.BooleanField(
         default=False, help_text="Its gateway asks the portal for a decision before every action."
     )
+    allowed_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        related_name="usable_tools",
+        blank=True,
+        help_text="People the tool may act for. With allowed teams empty too, the tool may act for nobody.",
+    )
+    allowed_teams = models.ManyToManyField(
+        "inventory.Team", related_name="usable_tools", blank=True, help_text="Teams whose members the tool may act for."
+    )
     identities = models.ManyToManyField(
         "inventory.ServiceIdentity", through="inventory.ToolIdentity", related_name="tools", blank=True
     )

@@ -138,6 +138,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
+KNOX_TOKEN_MODEL = "knox.AuthToken"
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30)),
     "AUTH_HEADER_PREFIX": "Token",
@@ -171,6 +172,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-due-grants": {"task": "approvals.tasks.expire_due_grants", "schedule": 300.0},
     "expire-stale-requests": {"task": "approvals.tasks.expire_stale_requests", "schedule": 3600.0},
     "remind-expiring-grants": {"task": "approvals.tasks.remind_expiring_grants", "schedule": 3600.0},
+    "seal-audit-trail": {"task": "inventory.tasks.seal_audit_trail", "schedule": 60.0},
+    "roll-up-usage": {"task": "inventory.tasks.roll_up_usage", "schedule": 60.0},
 }
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 

@@ -33,6 +33,15 @@ DEMO_USERS = {
     "departed": ("nhi-demo-departed", [], False, "Dana Departed"),
 }
 
+# Who belongs to which team: a tool may act for the members of the teams it serves.
+TEAM_MEMBERS = {
+    "support-eng": ["owner", "owner2", "manager"],
+    "platform": ["owner", "security"],
+    "dev-productivity": ["owner2", "owner"],
+    "sre": ["owner", "security"],
+    "data": ["owner2"],
+}
+
 TEAMS = {
     "support-eng": "Support Engineering",
     "platform": "Platform",
@@ -197,10 +206,10 @@ class Command(BaseCommand):
             raise CommandError("seed_demo creates users with published passwords; it runs only with DEMO_MODE on.")
         with transaction.atomic():
             users = self._users()
-            teams = {
-                slug: Team.objects.update_or_create(slug=slug, defaults={"name": name})[0]
-                for slug, name in TEAMS.items()
-            }
+            teams = {}
+            for slug, name in TEAMS.items():
+                teams[slug] = Team.objects.update_or_create(slug=slug, defaults={"name": name})[0]
+                teams[slug].members.set([users[u] for u in TEAM_MEMBERS[slug]])
             scopes = {
                 name: Scope.objects.update_or_create(
                     name=name, defaults={"provider": p, "risk": r, "sensitive": s, "description": d}
@@ -280,6 +289,7 @@ class Command(BaseCommand):
         )
         for name in spec.identities:
             ToolIdentity.objects.get_or_create(tool=tool, identity=identities[name])
+        tool.allowed_teams.set([teams[spec.team]])
         return tool
 
     def _credentials(self, identity: ServiceIdentity, spec: Identity) -> None:

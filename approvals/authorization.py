@@ -1,0 +1,239 @@
+"""The pre-execution authorization decision: may this tool, acting through this identity, use this scope on this
+resource for this human, now? Deny by default; every decision is recorded as an AccessEvent.
+
+The hot path is two reads (one annotated lookup, the candidate grants) and one insert, so a gateway can ask before
+every action.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from inventory.choices import GrantStatus, IdentityStatus, ToolStatus
+from inventory.models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+
+from .models import GatewayToolLimit
+from .resources import is_well_formed, resource_allowed
+
+User = get_user_model()
+
+MAX_REF = 200
+MAX_RESOURCE = 500
+
+# Reason codes, in the order they are checked. Machine-readable and stable: gateways branch on them.
+REASONS = (
+    "invalid_request",
+    "unknown_tool",
+    "gateway_not_allowed_for_tool",
+    "tool_inactive",
+    "unknown_identity",
+    "identity_not_bound_to_tool",
+    "identity_disabled",
+    "credential_revoked",
+    "unknown_user",
+    "user_not_allowed_for_tool",
+    "unknown_scope",
+    "invalid_resource",
+    "no_active_grant",
+    "grant_revoked",
+    "grant_expired",
+    "resource_outside_grant",
+    "allowed",
+)
+
+
+@dataclass
+class AuthorizationQuery:
+    tool: Any
+    identity: Any
+    on_behalf_of: Any
+    scope: Any
+    resource: Any = ""
+    request_id: Any = ""
+    credential: Any = ""
+
+    def problems(self) -> dict[str, str]:
+        problems = {}
+        for name in ("tool", "identity", "on_behalf_of", "scope"):
+            value = getattr(self, name)
+            if value in (None, "") or isinstance(value, bool) or not isinstance(value, str | int):
+                problems[name] = "required: an id or a natural key"
+            elif isinstance(value, str) and len(value) > MAX_REF:
+                problems[name] = f"at most {MAX_REF} characters"
+            elif isinstance(value, int) and not 0 < value < 2**63:
+                problems[name] = "not a valid id"
+        if not isinstance(self.resource, str) or len(self.resource) > MAX_RESOURCE:
+            problems["resource"] = f"a string of at most {MAX_RESOURCE} characters"
+        if not isinstance(self.request_id, str) or len(self.request_id) > 128:
+            problems["request_id"] = "a string of at most 128 characters"
+        if not isinstance(self.credential, str) or len(self.credential) > 80:
+            problems["credential"] = "a credential fingerprint"
+        return problems
+
+
+@dataclass
+class Decision:
+    decision: str
+    reason: str
+    event_id: int
+    grant_id: int | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    replayed: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == AccessEvent.Decision.ALLOW
+
+
+def _by_key(queryset, value, natural_key: str):
+    """Ints are ids; strings are natural keys, even when they look like numbers: no ambiguity."""
+    return queryset.filter(pk=value) if isinstance(value, int) else queryset.filter(**{natural_key: value})
+
+
+def _ref(value) -> str:
+    return "" if value is None else str(value)[:MAX_REF]
+
+
+def _context(query: AuthorizationQuery, token, now: datetime) -> dict | None:
+    """One query: the tool, and what the rules need about the identity, the human, the scope and the token."""
+    identity = _by_key(ServiceIdentity.objects.all(), query.identity, "name")
+    user = _by_key(User.objects.all(), query.on_behalf_of, "username")
+    scope = _by_key(Scope.objects.all(), query.scope, "name")
+    live = Credential.objects.filter(identity=OuterRef("identity_id"), revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    annotations = {
+        "identity_id": Subquery(identity.values("pk")[:1]),
+        "identity_status": Subquery(identity.values("status")[:1]),
+        "user_id": Subquery(user.values("pk")[:1]),
+        "user_active": Subquery(user.values("is_active")[:1]),
+        "scope_id": Subquery(scope.values("pk")[:1]),
+    }
+    tools = _by_key(AITool.objects.all(), query.tool, "slug").annotate(**annotations)
+    tools = tools.annotate(
+        bound=Exists(ToolIdentity.objects.filter(tool=OuterRef("pk"), identity=OuterRef("identity_id"))),
+        has_credential=Exists(Credential.objects.filter(identity=OuterRef("identity_id"))),
+        has_live_credential=Exists(live),
+        user_allowed=Exists(
+            AITool.allowed_users.through.objects.filter(aitool=OuterRef("pk"), user=OuterRef("user_id"))
+        )
+        | Exists(
+            Team.members.through.objects.filter(
+                user=OuterRef("user_id"),
+                team__in=AITool.allowed_teams.through.objects.filter(aitool=OuterRef(OuterRef("pk"))).values("team"),
+            )
+        ),
+    )
+    if query.credential:
+        tools = tools.annotate(
+            named_credential_live=Exists(live.filter(fingerprint=query.credential)),
+        )
+    if token is not None:
+        limit = GatewayToolLimit.objects.filter(token=token.pk)
+        tools = tools.annotate(
+            token_limited=Exists(limit),
+            token_fronts=Exists(limit.filter(tools=OuterRef("pk"))),
+        )
+    return tools.values().first()
+
+
+def _grant_reason(grants: list[dict], resource: str, now: datetime) -> tuple[str, int | None]:
+    current = [
+        g for g in grants if g["status"] == GrantStatus.ACTIVE and (g["expires_at"] is None or g["expires_at"] > now)
+    ]
+    for grant in current:
+        if resource_allowed(grant["resource_constraint"], resource):
+            return "allowed", grant["id"]
+    if current:
+        return "resource_outside_grant", None
+    statuses = {g["status"] for g in grants}
+    if GrantStatus.ACTIVE in statuses or GrantStatus.EXPIRED in statuses:
+        return "grant_expired", None
+    if GrantStatus.REVOKED in statuses:
+        return "grant_revoked", None
+    return "no_active_grant", None
+
+
+def _evaluate(query: AuthorizationQuery, token, now: datetime) -> tuple[str, int | None, dict]:
+    ctx = _context(query, token, now)
+    if ctx is None:
+        return "unknown_tool", None, {}
+    ids = {"tool_id": ctx["id"], "identity_id": ctx["identity_id"], "on_behalf_of_id": ctx["user_id"]}
+    ids["scope_id"] = ctx["scope_id"]
+    if token is not None and ctx["token_limited"] and not ctx["token_fronts"]:
+        return "gateway_not_allowed_for_tool", None, ids
+    if ctx["status"] == ToolStatus.RETIRED:
+        return "tool_inactive", None, ids
+    if ctx["identity_id"] is None:
+        return "unknown_identity", None, ids
+    if not ctx["bound"]:
+        return "identity_not_bound_to_tool", None, ids
+    if ctx["identity_status"] != IdentityStatus.ACTIVE:
+        return "identity_disabled", None, ids
+    if query.credential and not ctx["named_credential_live"]:
+        return "credential_revoked", None, ids
+    if ctx["has_credential"] and not ctx["has_live_credential"]:
+        return "credential_revoked", None, ids
+    if ctx["user_id"] is None or not ctx["user_active"]:
+        return "unknown_user", None, ids
+    if not ctx["user_allowed"]:
+        return "user_not_allowed_for_tool", None, ids
+    if ctx["scope_id"] is None:
+        return "unknown_scope", None, ids
+    if query.resource and not is_well_formed(query.resource):
+        return "invalid_resource", None, ids
+    grants = list(
+        ScopeGrant.objects.filter(identity_id=ctx["identity_id"], scope_id=ctx["scope_id"])
+        .filter(Q(tool_id=ctx["id"]) | Q(tool__isnull=True))
+        .order_by("pk")
+        .values("id", "status", "expires_at", "resource_constraint")
+    )
+    reason, grant_id = _grant_reason(grants, query.resource, now)
+    return reason, grant_id, ids
+
+
+def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision:
+    """Decide and record. A repeated `request_id` from the same source returns the first decision unchanged."""
+    if query.request_id:
+        replay = (
+            AccessEvent.objects.filter(source=source, request_id=query.request_id)
+            .values("id", "decision", "reason", "grant_id")
+            .first()
+        )
+        if replay:
+            return Decision(replay["decision"], replay["reason"], replay["id"], replay["grant_id"], replayed=True)
+    now = timezone.now()
+    errors = query.problems()
+    if errors:
+        reason, grant_id, ids = "invalid_request", None, {}
+    else:
+        reason, grant_id, ids = _evaluate(query, token, now)
+    decision = AccessEvent.Decision.ALLOW if reason == "allowed" else AccessEvent.Decision.DENY
+    event = AccessEvent(
+        occurred_at=now,
+        kind=AccessEvent.Kind.DECISION,
+        source=source[:150],
+        request_id=query.request_id if isinstance(query.request_id, str) else "",
+        tool_ref=_ref(query.tool),
+        identity_ref=_ref(query.identity),
+        on_behalf_of_ref=_ref(query.on_behalf_of)[:150],
+        scope_ref=_ref(query.scope),
+        resource=query.resource[:MAX_RESOURCE] if isinstance(query.resource, str) else "",
+        decision=decision,
+        reason=reason,
+        grant_id=grant_id,
+        **ids,
+    )
+    try:
+        with transaction.atomic():
+            event.save()
+    except IntegrityError:
+        # Two deliveries of the same request raced; the first one recorded is the answer.
+        first = AccessEvent.objects.get(source=source, request_id=query.request_id)
+        return Decision(first.decision, first.reason, first.pk, first.grant_id, replayed=True)
+    return Decision(decision, reason, event.pk, grant_id, errors=errors)

@@ -1,0 +1,163 @@
+"""Usage observed outside the portal (cloud logs, connectors) and the roll-up of last-used times.
+
+Allowed use updates grants', identities' and credentials' `last_used_at`, but never one UPDATE per event: a job
+reads new events past a watermark and applies the maximum per row in one UPDATE per table.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from nhi_portal.exceptions import PortalError
+
+from .models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, UsageWatermark
+
+MAX_BATCH = 1000
+MAX_FUTURE = timedelta(minutes=5)
+ROLLUP = "usage"
+
+
+class IngestError(PortalError):
+    def __init__(self, errors: list[dict]):
+        super().__init__("The batch was rejected; nothing was stored.", field="errors")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    created: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.created
+
+
+def _text(row: dict, key: str, limit: int, errors: list, index: int, *, required: bool = False) -> str:
+    value = row.get(key, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or len(value) > limit or (required and not value):
+        need = "required, " if required else ""
+        errors.append({"row": index, "field": key, "message": f"{need}a string of at most {limit} characters"})
+        return ""
+    return value
+
+
+def events_ingest(*, source: str, events: list) -> IngestResult:
+    """Store a batch of observed events, all or nothing; an event id seen before from this source is skipped."""
+    if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH:
+        raise IngestError([{"row": None, "field": "events", "message": f"a list of 1 to {MAX_BATCH} events"}])
+    errors: list[dict] = []
+    rows = []
+    now = timezone.now()
+    for index, raw in enumerate(events):
+        if not isinstance(raw, dict):
+            errors.append({"row": index, "field": None, "message": "each event is an object"})
+            continue
+        occurred = parse_datetime(raw["occurred_at"]) if isinstance(raw.get("occurred_at"), str) else None
+        if occurred is None or timezone.is_naive(occurred) or occurred > now + MAX_FUTURE:
+            errors.append({"row": index, "field": "occurred_at", "message": "an ISO 8601 time with zone, not future"})
+        row = {
+            "request_id": _text(raw, "event_id", 128, errors, index, required=True),
+            "tool": _text(raw, "tool", 200, errors, index),
+            "identity": _text(raw, "identity", 200, errors, index, required=True),
+            "user": _text(raw, "on_behalf_of", 150, errors, index),
+            "scope": _text(raw, "scope", 200, errors, index),
+            "resource": _text(raw, "resource", 500, errors, index),
+            "credential": _text(raw, "credential", 80, errors, index),
+            "occurred_at": occurred,
+        }
+        rows.append(row)
+    ids = [r["request_id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        errors.append({"row": None, "field": "event_id", "message": "event ids repeat within the batch"})
+    if errors:
+        raise IngestError(errors[:200])
+
+    tools = dict(AITool.objects.filter(slug__in={r["tool"] for r in rows}).values_list("slug", "pk"))
+    identities = dict(ServiceIdentity.objects.filter(name__in={r["identity"] for r in rows}).values_list("name", "pk"))
+    users = dict(get_user_model().objects.filter(username__in={r["user"] for r in rows}).values_list("username", "pk"))
+    scopes = dict(Scope.objects.filter(name__in={r["scope"] for r in rows}).values_list("name", "pk"))
+    credentials = dict(
+        Credential.objects.filter(fingerprint__in={r["credential"] for r in rows if r["credential"]}).values_list(
+            "fingerprint", "pk"
+        )
+    )
+    grants = {
+        (identity, scope): pk
+        for identity, scope, pk in ScopeGrant.objects.filter(
+            identity_id__in=identities.values(), scope_id__in=scopes.values(), status="active"
+        ).values_list("identity_id", "scope_id", "pk")
+    }
+    objects = []
+    for r in rows:
+        identity_id, scope_id = identities.get(r["identity"]), scopes.get(r["scope"])
+        objects.append(
+            AccessEvent(
+                occurred_at=r["occurred_at"],
+                kind=AccessEvent.Kind.OBSERVED,
+                source=source[:150],
+                request_id=r["request_id"],
+                tool_id=tools.get(r["tool"]),
+                tool_ref=r["tool"],
+                identity_id=identity_id,
+                identity_ref=r["identity"],
+                credential_id=credentials.get(r["credential"]),
+                on_behalf_of_id=users.get(r["user"]),
+                on_behalf_of_ref=r["user"],
+                scope_id=scope_id,
+                scope_ref=r["scope"],
+                resource=r["resource"],
+                decision=AccessEvent.Decision.ALLOW,
+                reason="observed",
+                grant_id=grants.get((identity_id, scope_id)),
+            )
+        )
+    with transaction.atomic():
+        seen = set(
+            AccessEvent.objects.filter(source=source[:150], request_id__in=ids).values_list("request_id", flat=True)
+        )
+        fresh = [o for o in objects if o.request_id not in seen]
+        AccessEvent.objects.bulk_create(fresh, batch_size=500, ignore_conflicts=True)
+    return IngestResult(received=len(rows), created=len(fresh))
+
+
+def _latest_use(model_field: str, lo: int, hi: int):
+    used = (
+        AccessEvent.objects.filter(**{model_field: OuterRef("pk")}, pk__gt=lo, pk__lte=hi, decision="allow")
+        .order_by()
+        .values(model_field)
+        .annotate(latest=Max("occurred_at"))
+        .values("latest")
+    )
+    return Subquery(used)
+
+
+def usage_rollup(*, batch: int = 200_000) -> int:
+    """Apply new allowed events to last-used times; resumes from its watermark, safe to run concurrently."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            mark, _ = UsageWatermark.objects.select_for_update().get_or_create(name=ROLLUP)
+            lo = mark.last_event_id
+            hi = AccessEvent.objects.filter(pk__gt=lo).order_by("pk").values_list("pk", flat=True)[batch - 1 : batch]
+            hi = hi[0] if hi else AccessEvent.objects.filter(pk__gt=lo).aggregate(m=Max("pk"))["m"]
+            if hi is None:
+                return total
+            window = Q(pk__gt=lo, pk__lte=hi, decision="allow")
+            for model, column in ((ScopeGrant, "grant"), (ServiceIdentity, "identity"), (Credential, "credential")):
+                touched = AccessEvent.objects.filter(window, **{f"{column}__isnull": False}).values(column)
+                latest = _latest_use(column, lo, hi)
+                model.objects.filter(pk__in=touched).update(
+                    last_used_at=Greatest(Coalesce(F("last_used_at"), latest), latest)
+                )
+            total += AccessEvent.objects.filter(pk__gt=lo, pk__lte=hi).count()
+            mark.last_event_id = hi
+            mark.save(update_fields=["last_event_id", "updated_at"])

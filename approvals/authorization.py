@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -73,6 +73,10 @@ class AuthorizationQuery:
             problems["request_id"] = "a string of at most 128 characters"
         if not isinstance(self.credential, str) or len(self.credential) > 80:
             problems["credential"] = "a credential fingerprint"
+        for name in ("tool", "identity", "on_behalf_of", "scope", "resource", "request_id", "credential"):
+            # PostgreSQL cannot store NUL in text; such input is malformed, not a reason to fail.
+            if isinstance(getattr(self, name), str) and "\x00" in getattr(self, name):
+                problems[name] = "must not contain NUL characters"
         return problems
 
 
@@ -96,7 +100,7 @@ def _by_key(queryset, value, natural_key: str):
 
 
 def _ref(value) -> str:
-    return "" if value is None else str(value)[:MAX_REF]
+    return "" if value is None else str(value).replace("\x00", "")[:MAX_REF]
 
 
 def _context(query: AuthorizationQuery, token, now: datetime) -> dict | None:
@@ -197,6 +201,16 @@ def _evaluate(query: AuthorizationQuery, token, now: datetime) -> tuple[str, int
     return reason, grant_id, ids
 
 
+def _insert(event: AccessEvent) -> None:
+    """Insert the event. Only a request id can collide, and only inside a transaction does a collision need a
+    savepoint; in autocommit (how the API runs) that would be two extra round trips on every decision."""
+    if event.request_id and connection.in_atomic_block:
+        with transaction.atomic():
+            event.save()
+    else:
+        event.save()
+
+
 def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision:
     """Decide and record. A repeated `request_id` from the same source returns the first decision unchanged."""
     if query.request_id:
@@ -218,20 +232,19 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
         occurred_at=now,
         kind=AccessEvent.Kind.DECISION,
         source=source[:150],
-        request_id=query.request_id if isinstance(query.request_id, str) else "",
+        request_id=_ref(query.request_id) if isinstance(query.request_id, str) and not errors else "",
         tool_ref=_ref(query.tool),
         identity_ref=_ref(query.identity),
         on_behalf_of_ref=_ref(query.on_behalf_of)[:150],
         scope_ref=_ref(query.scope),
-        resource=query.resource[:MAX_RESOURCE] if isinstance(query.resource, str) else "",
+        resource=query.resource.replace("\x00", "")[:MAX_RESOURCE] if isinstance(query.resource, str) else "",
         decision=decision,
         reason=reason,
         grant_id=grant_id,
         **ids,
     )
     try:
-        with transaction.atomic():
-            event.save()
+        _insert(event)
     except IntegrityError:
         # Two deliveries of the same request raced; the first one recorded is the answer.
         first = AccessEvent.objects.get(source=source, request_id=query.request_id)

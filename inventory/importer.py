@@ -82,6 +82,9 @@ class _Errors:
 
     def raise_if_any(self) -> None:
         if self.items:
+            # Found in passes (shape, then references); reported in document order, which is easier to work through.
+            order = {name: n for n, name in enumerate(SECTIONS)}
+            self.items.sort(key=lambda e: (order.get(e["section"], -1), -1 if e["row"] is None else e["row"]))
             raise ImportRejected(self.items, truncated=self.truncated)
 
 
@@ -124,7 +127,8 @@ def _text(model: type[models.Model], name: str) -> Parser:
         message = "Must be one of: " + ", ".join(sorted(allowed)) + "."
 
         def parse_choice(value: Any) -> str:
-            if value not in allowed or not isinstance(value, str):
+            # Type first: a list or object in the file is unhashable and would break the set lookup.
+            if not isinstance(value, str) or value not in allowed:
                 raise _Invalid(message)
             return value
 
@@ -334,8 +338,6 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
 
 def _natural_key(section: str, row: Row) -> tuple | None:
     names = NATURAL_KEYS[section]
-    if section == "grants":
-        row.setdefault("resource_constraint", "")
     if not all(name in row for name in names):
         return None
     return tuple(row[name] for name in names)
@@ -408,10 +410,14 @@ def _values(row: Row, names: Iterable[str]) -> dict[str, Any]:
     return {name: row[name] for name in names if name in row}
 
 
-def inventory_import(*, actor, document: Any) -> ImportResult:
-    """Validate the whole document, then upsert it in one transaction with one summary audit entry."""
+def inventory_import(*, actor, document: dict[str, Any]) -> ImportResult:
+    """Validate the whole document, then upsert it in one transaction with one summary audit entry.
+
+    Raises ImportRejected with every error found (up to MAX_ERRORS) if anything is wrong; then nothing is written.
+    """
     if not roles.is_security(actor):
         raise PermissionDenied("Only security can import the inventory.")
+    # Callers hand over whatever the JSON parsed to, so the type is checked rather than assumed.
     if not isinstance(document, dict):
         raise ImportRejected([document_error("The document must be a JSON object with lists under " + _keys_text())])
     errors = _Errors()
@@ -425,6 +431,9 @@ def inventory_import(*, actor, document: Any) -> ImportResult:
             rows = []
         sections[name] = _parse_section(name, rows, errors)
     _credential_fingerprints(sections["credentials"], errors)
+    for _, row in _rows(sections["grants"]):
+        # Part of the grant's natural key; left out, it means "any resource", as the model's blank does.
+        row.setdefault("resource_constraint", "")
     for name in SECTIONS:
         _check_duplicates(name, sections[name], errors)
     try:

@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -30,6 +31,9 @@ def portal_exception_handler(exc, context):
         return Response({exc.field: [exc.message]}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+    if isinstance(exc, ProtectedError | RestrictedError):
+        message = "Other records still refer to this one (for example recorded activity); retire it instead."
+        return Response({"detail": [message]}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoPermissionDenied):
         return Response({"detail": str(exc) or "Permission denied."}, status=status.HTTP_403_FORBIDDEN)
     return exception_handler(exc, context)

@@ -10,7 +10,8 @@ class Migration(migrations.Migration):
     dependencies = [
         ('approvals', '0001_initial'),
         ('inventory', '0005_append_only_triggers'),
-        migrations.swappable_dependency(settings.KNOX_TOKEN_MODEL),
+        # After knox's last migration, which settles the token's primary key.
+        ('knox', '0009_extend_authtoken_field'),
     ]
 
     operations = [

@@ -9,6 +9,7 @@ from django.http.request import RawPostDataException
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,8 +26,22 @@ def _rejected(errors: list[dict[str, Any]], *, truncated: bool = False) -> Respo
     return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
+class _UnparsedBody(BaseParser):
+    """Hands the view the raw body, at most one byte past the limit, whatever its media type.
+
+    DRF's JSON parser would answer malformed JSON in its own error shape, and session authentication
+    parses the body while checking CSRF, before the view runs. Reading it raw keeps every failure the
+    import's 400, and bounds the memory an oversized upload can take.
+    """
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        return stream.read(settings.IMPORT_MAX_BYTES + 1)
+
+
 def _read_document(request: Request) -> tuple[Any, str | None]:
-    """The parsed body, or why it cannot be read. Parsed here, not by DRF, so every failure is the import's 400."""
+    """The parsed body, or why it cannot be read. The messages never quote the body, which may hold secrets."""
     limit = settings.IMPORT_MAX_BYTES
     too_big = f"The document is larger than the {limit} bytes an import may be."
     try:
@@ -37,19 +52,18 @@ def _read_document(request: Request) -> tuple[Any, str | None]:
     if declared > limit:
         return None, too_big
     try:
-        body = request.body
+        body = request.data
     except RequestDataTooBig:
         return None, too_big
     except RawPostDataException:
         return None, "Send the document as the raw request body with Content-Type: application/json."
+    if not isinstance(body, bytes) or not body.strip():
+        return None, "The request body is empty; send a JSON document."
     if len(body) > limit:
         return None, too_big
-    if not body.strip():
-        return None, "The request body is empty; send a JSON document."
     try:
         return json.loads(body), None
     except json.JSONDecodeError as exc:
-        # Position only: the message never quotes the body, which may hold secrets.
         return None, f"Malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
     except UnicodeDecodeError:
         return None, "Malformed JSON: the body is not UTF-8 text."
@@ -61,10 +75,11 @@ class ImportView(APIView):
     """Upsert tools, identities, credentials and grants from one JSON document, all or nothing."""
 
     permission_classes = [IsSecurity]
+    parser_classes = [_UnparsedBody]
     renderer_classes = [JSONRenderer]
 
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": OpenApiTypes.OBJECT},
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="`counts` per kind: created, updated, unchanged."),
             400: OpenApiResponse(OpenApiTypes.OBJECT, description="`errors`: row, section, field, path, message."),

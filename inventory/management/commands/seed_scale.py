@@ -34,7 +34,11 @@ from inventory.secrets import FINGERPRINT_PREFIX
 OWNER_PREFIX = "seed-owner-"
 DAY = 86400.0
 # Tables this command writes, in foreign-key order; any row in them means "not empty".
-SEEDED_MODELS = (Team, AITool, ServiceIdentity, ToolIdentity, Credential, Scope, ScopeGrant)
+TEAM_MEMBERS = Team.members.through
+TOOL_TEAMS = AITool.allowed_teams.through  # whom a tool may act for: members of these teams...
+TOOL_USERS = AITool.allowed_users.through  # ...and these people
+SEEDED_MODELS = (Team, AITool, ServiceIdentity, ToolIdentity, Credential, Scope, ScopeGrant, TEAM_MEMBERS, TOOL_TEAMS,
+                 TOOL_USERS)  # fmt: skip
 
 DOMAINS = (
     "payments", "billing", "support", "incident", "search", "checkout", "fraud", "identity", "platform",
@@ -175,6 +179,12 @@ class Estate:
         self.tool_owner = array("q", (owners[rank] for rank in owner_rank))
         environment = _picker(rng, ENVIRONMENTS)
         self.tool_env = [environment() for _ in range(tools)]
+        # Usually the owner's team, sometimes another one, now and then none (a finding of its own).
+        self.tool_team: list[int | None] = []
+        for rank in owner_rank:
+            roll = rng.random()
+            home = self.owner_team[rank] if roll < 0.85 else None
+            self.tool_team.append(rng.randint(1, teams) if 0.85 <= roll < 0.95 and teams else home)
         # Most tools act through a handful of identities, some through dozens.
         tool_weights = list(accumulate(rng.lognormvariate(0, 0.8) for _ in range(tools)))
         self.identity_tool = array(
@@ -201,6 +211,9 @@ class Estate:
         yield Credential, self.CREDENTIAL_FIELDS, self.credential_rows()
         yield Scope, ("id", "provider", "name", "risk", "sensitive", "description"), self.scope_rows()
         yield ScopeGrant, self.GRANT_FIELDS, self.grant_rows()
+        yield TEAM_MEMBERS, _m2m_fields(Team, "members"), self.member_rows()
+        yield TOOL_TEAMS, _m2m_fields(AITool, "allowed_teams"), self.allowed_team_rows()
+        yield TOOL_USERS, _m2m_fields(AITool, "allowed_users"), self.allowed_user_rows()
 
     def team_rows(self) -> Iterator[tuple]:
         names = [f"{domain.title()} {suffix}" for suffix in TEAM_SUFFIXES for domain in DOMAINS]
@@ -217,21 +230,16 @@ class Estate:
     def tool_rows(self) -> Iterator[tuple]:
         rng, now = self.rng, self.now
         kind, classification, status = (_picker(rng, w) for w in (TOOL_KINDS, CLASSIFICATIONS, TOOL_STATUSES))
-        teams = self.counts["teams"]
         for index in range(self.counts["tools"]):
             number = index + 1
             tool_kind, domain = kind(), rng.choice(DOMAINS)
             word = TOOL_WORDS[tool_kind]
-            roll = rng.random()
-            team = self.owner_team[self.tool_owner_rank[index]] if roll < 0.85 else None
-            if 0.85 <= roll < 0.95 and teams:
-                team = rng.randint(1, teams)
             created = now - rng.uniform(1, 1100) * DAY
             description = f"{word.capitalize()} for the {domain} team that {rng.choice(TOOL_TASKS)}."
             yield (
                 number, f"{domain.title()} {word} {number:05d}", f"{domain}-{slugify(word)}-{number}", tool_kind,
-                rng.choice(VENDORS), self.tool_owner[index], team, self.tool_env[index], classification(), status(),
-                description, rng.random() < 0.4, _datetime(created),
+                rng.choice(VENDORS), self.tool_owner[index], self.tool_team[index], self.tool_env[index],
+                classification(), status(), description, rng.random() < 0.4, _datetime(created),
                 _datetime(created + rng.random() * (now - created)),
             )  # fmt: skip
 
@@ -328,6 +336,26 @@ class Estate:
             else:
                 shared[int(rand() * len(shared))] = (fingerprint, last4)
 
+    def member_rows(self) -> Iterator[tuple]:
+        rows = ((team, owner) for team, owner in zip(self.owner_team, self.owners, strict=True) if team)
+        for number, (team, owner) in enumerate(rows, 1):
+            yield number, team, owner
+
+    def allowed_team_rows(self) -> Iterator[tuple]:
+        """Most tools may act for their own team's members; the rest name people instead."""
+        rows = ((index + 1, team) for index, team in enumerate(self.tool_team) if team and self.rng.random() < 0.9)
+        for number, (tool, team) in enumerate(rows, 1):
+            yield number, tool, team
+
+    def allowed_user_rows(self) -> Iterator[tuple]:
+        number = 0
+        for index in range(self.counts["tools"]):
+            if self.rng.random() < 0.1:
+                people = {self.tool_owner[index], *self.rng.sample(self.owners, min(2, len(self.owners)))}
+                for user in sorted(people):
+                    number += 1
+                    yield number, index + 1, user
+
     def scope_rows(self) -> Iterator[tuple]:
         catalog = [
             (provider, resource.lstrip("*"), action, resource.startswith("*"))
@@ -395,6 +423,11 @@ class Estate:
             )  # fmt: skip
 
 
+def _m2m_fields(model: type[Model], name: str) -> tuple[str, str, str]:
+    field = model._meta.get_field(name)
+    return "id", field.m2m_column_name(), field.m2m_reverse_name()
+
+
 def uniform_between(rng: random.Random, start: float, end: float) -> float:
     return start + rng.random() * max(end - start, 0.0)
 
@@ -404,12 +437,33 @@ def _columns(model: type[Model], fields: Sequence[str]) -> tuple[str, str]:
     return quote(model._meta.db_table), ", ".join(quote(model._meta.get_field(name).column) for name in fields)
 
 
+def _with_defaults(model: type[Model], fields: Sequence[str], rows: Iterable[tuple]) -> tuple[tuple, Iterable[tuple]]:
+    """Columns added to a model after this command was written get their default, so COPY keeps working.
+
+    (bulk_create fills defaults by itself; COPY leaves a missing NOT NULL column to fail.)
+    """
+    missing = [field for field in model._meta.concrete_fields if field.attname not in fields]
+    if not missing:
+        return tuple(fields), rows
+    extra = []
+    for field in missing:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = _datetime(time.time())
+        elif field.has_default() or field.null:
+            value = field.get_default()
+        else:
+            raise CommandError(f"seed_scale does not know what to put in {model.__name__}.{field.name}; teach Estate.")
+        extra.append(field.get_db_prep_save(value, connection))
+    return (*fields, *(field.attname for field in missing)), (row + tuple(extra) for row in rows)
+
+
 def copy_rows(model: type[Model], fields: Sequence[str], rows: Iterable[tuple]) -> int:
     """Stream rows into the table with binary COPY FROM STDIN: no statement per row, no text parsing.
 
     Binary, because the server parsing timestamps out of text costs more than everything else together.
     Binary COPY needs each column's exact type; the table itself says what they are.
     """
+    fields, rows = _with_defaults(model, fields, rows)
     table, columns = _columns(model, fields)
     written = 0
     with connection.cursor() as cursor:
@@ -524,23 +578,23 @@ class Command(BaseCommand):
                 scopes=options["scopes"],
                 grants=options["grants"],
             )
-            self.stdout.write(f"{'owners':<14} {len(owners):>10,}  {time.perf_counter() - started:6.1f}s")
+            self.stdout.write(f"{'owners':<22} {len(owners):>10,}  {time.perf_counter() - started:6.1f}s")
             with secondary_indexes_deferred(SEEDED_MODELS) if postgres else nullcontext():
                 for model, fields, rows in estate.tables():
                     step = time.perf_counter()
                     written = write(model, fields, rows)
                     label = model._meta.db_table.removeprefix("inventory_")
-                    self.stdout.write(f"{label:<14} {written:>10,}  {time.perf_counter() - step:6.1f}s")
+                    self.stdout.write(f"{label:<22} {written:>10,}  {time.perf_counter() - step:6.1f}s")
                 step = time.perf_counter()
             if postgres:
-                self.stdout.write(f"{'indexes':<14} {'':>10}  {time.perf_counter() - step:6.1f}s")
+                self.stdout.write(f"{'indexes':<22} {'':>10}  {time.perf_counter() - step:6.1f}s")
             self._reset_sequences()
             step = time.perf_counter()
-        self.stdout.write(f"{'commit':<14} {'':>10}  {time.perf_counter() - step:6.1f}s")
+        self.stdout.write(f"{'commit':<22} {'':>10}  {time.perf_counter() - step:6.1f}s")
 
         step = time.perf_counter()
         self._analyze(postgres)
-        self.stdout.write(f"{'analyze':<14} {'':>10}  {time.perf_counter() - step:6.1f}s")
+        self.stdout.write(f"{'analyze':<22} {'':>10}  {time.perf_counter() - step:6.1f}s")
         elapsed = time.perf_counter() - started
         self.stdout.write(self.style.SUCCESS(f"Seeded the inventory in {elapsed:.1f}s on {connection.vendor}."))
 

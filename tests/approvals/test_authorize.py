@@ -1,0 +1,303 @@
+"""POST /api/v1/authorize/: every reason code, the human-versus-tool rule, resource patterns, idempotency and
+gateway token limits."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from approvals.authorization import REASONS, AuthorizationQuery, authorize
+from approvals.resources import resource_allowed
+from inventory.models import AccessEvent
+from tests.factories import (
+    BindingFactory,
+    CredentialFactory,
+    GrantFactory,
+    IdentityFactory,
+    ScopeFactory,
+    TeamFactory,
+    ToolFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(owner):
+    """A tool allowed for team members, its bound identity with a live credential and a grant on payments/*."""
+    alice = UserFactory(username="alice")
+    team = TeamFactory(slug="payments-team")
+    team.members.add(alice)
+    tool = ToolFactory(owner=owner, slug="release-agent", status="active")
+    tool.allowed_teams.add(team)
+    identity = IdentityFactory(owner=owner, name="svc-release")
+    BindingFactory(tool=tool, identity=identity)
+    credential = CredentialFactory(identity=identity, expires_at=timezone.now() + timedelta(days=30))
+    scope = ScopeFactory(name="deploy:release:write", risk="write")
+    grant = GrantFactory(
+        identity=identity, scope=scope, tool=tool, resource_constraint="project:payments/*",
+        expires_at=timezone.now() + timedelta(days=10),
+    )  # fmt: skip
+    return {
+        "alice": alice, "team": team, "tool": tool, "identity": identity, "credential": credential,
+        "scope": scope, "grant": grant,
+    }  # fmt: skip
+
+
+BASE = {
+    "tool": "release-agent",
+    "identity": "svc-release",
+    "on_behalf_of": "alice",
+    "scope": "deploy:release:write",
+    "resource": "project:payments/api",
+}
+
+
+def ask(client, **overrides):
+    response = client.post("/api/v1/authorize/", BASE | overrides, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_allow_with_active_matching_grant(api_as, world):
+    answer = ask(api_as("gateway"))
+    assert answer["decision"] == "allow" and answer["reason"] == "allowed" and answer["grant"] == world["grant"].pk
+    event = AccessEvent.objects.get(pk=answer["event_id"])
+    assert event.on_behalf_of == world["alice"] and event.tool == world["tool"] and event.grant == world["grant"]
+    assert event.source == "gw" and event.kind == "decision"
+
+
+def _retire(w):
+    w["tool"].status = "retired"
+    w["tool"].save()
+
+
+def _unbind(w):
+    w["tool"].bindings.all().delete()
+
+
+def _disable(w):
+    w["identity"].status = "disabled"
+    w["identity"].save()
+
+
+def _revoke_credentials(w):
+    w["identity"].credentials.update(revoked_at=timezone.now())
+
+
+def _expire_credentials(w):
+    w["identity"].credentials.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def _remove_from_team(w):
+    w["team"].members.remove(w["alice"])
+
+
+def _deactivate_user(w):
+    w["alice"].is_active = False
+    w["alice"].save()
+
+
+def _revoke_grant(w):
+    w["grant"].status = "revoked"
+    w["grant"].save()
+
+
+def _expire_grant_in_time(w):
+    w["grant"].expires_at = timezone.now() - timedelta(seconds=1)
+    w["grant"].save()
+
+
+def _expire_grant_by_job(w):
+    w["grant"].status = "expired"
+    w["grant"].save()
+
+
+def _delete_grant(w):
+    w["grant"].delete()
+
+
+def _grant_for_other_tool(w):
+    w["grant"].tool = ToolFactory(owner=w["tool"].owner)
+    w["grant"].save()
+
+
+CASES = [
+    ("invalid_request", None, {"tool": ""}),
+    ("invalid_request", None, {"scope": None}),
+    ("unknown_tool", None, {"tool": "no-such-tool"}),
+    ("tool_inactive", _retire, {}),
+    ("unknown_identity", None, {"identity": "svc-nope"}),
+    ("identity_not_bound_to_tool", _unbind, {}),
+    ("identity_disabled", _disable, {}),
+    ("credential_revoked", _revoke_credentials, {}),
+    ("credential_revoked", _expire_credentials, {}),
+    ("credential_revoked", None, {"credential": "hmac-sha256:unknown"}),
+    ("unknown_user", None, {"on_behalf_of": "mallory"}),
+    ("unknown_user", _deactivate_user, {}),
+    ("user_not_allowed_for_tool", _remove_from_team, {}),
+    ("unknown_scope", None, {"scope": "deploy:everything"}),
+    ("invalid_resource", None, {"resource": "project:payments/../billing"}),
+    ("no_active_grant", _delete_grant, {}),
+    ("no_active_grant", _grant_for_other_tool, {}),
+    ("grant_revoked", _revoke_grant, {}),
+    ("grant_expired", _expire_grant_in_time, {}),
+    ("grant_expired", _expire_grant_by_job, {}),
+    ("resource_outside_grant", None, {"resource": "project:billing/api"}),
+    ("resource_outside_grant", None, {"resource": ""}),
+]
+
+
+@pytest.mark.parametrize(("reason", "change", "overrides"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_deny_reasons(api_as, world, reason, change, overrides):
+    if change:
+        change(world)
+    answer = ask(api_as("gateway"), **overrides)
+    assert (answer["decision"], answer["reason"], answer["grant"]) == ("deny", reason, None)
+    assert AccessEvent.objects.get(pk=answer["event_id"]).reason == reason
+
+
+def test_every_reason_code_is_tested():
+    assert {c[0] for c in CASES} | {"allowed", "gateway_not_allowed_for_tool"} == set(REASONS)
+
+
+def test_tool_privilege_never_exceeds_the_human(api_as, world):
+    """The identity holds the scope, but the human is outside the tool's audience: deny."""
+    bob = UserFactory(username="bob")
+    assert ask(api_as("gateway"), on_behalf_of="bob")["reason"] == "user_not_allowed_for_tool"
+    world["tool"].allowed_users.add(bob)
+    assert ask(api_as("gateway"), on_behalf_of="bob")["decision"] == "allow"
+
+
+def test_valid_credential_by_fingerprint(api_as, world):
+    answer = ask(api_as("gateway"), credential=world["credential"].fingerprint)
+    assert answer["decision"] == "allow"
+
+
+def test_grant_for_any_tool_applies(api_as, world):
+    world["grant"].tool = None
+    world["grant"].save()
+    assert ask(api_as("gateway"))["decision"] == "allow"
+
+
+def test_request_id_is_idempotent(api_as, world):
+    first = ask(api_as("gateway"), request_id="gw-1")
+    world["grant"].status = "revoked"  # the world changed, but a replay returns the recorded decision
+    world["grant"].save()
+    again = ask(api_as("gateway"), request_id="gw-1")
+    assert again == first
+    assert AccessEvent.objects.filter(request_id="gw-1").count() == 1
+    assert ask(api_as("gateway"), request_id="gw-2")["reason"] == "grant_revoked"
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("anonymous", 401), ("owner", 403), ("other_owner", 403), ("manager", 403), ("security", 200), ("gateway", 200)],
+)
+def test_who_may_ask(api_as, world, role, status):
+    before = AccessEvent.objects.count()
+    assert api_as(role).post("/api/v1/authorize/", BASE, format="json").status_code == status
+    assert AccessEvent.objects.count() == before + (1 if status == 200 else 0)
+
+
+def _token(username: str, *tools: str) -> str:
+    args = [username, "--days", "1", *[a for t in tools for a in ("--tool", t)]]
+    out = StringIO()
+    call_command("issue_token", *args, stdout=out, stderr=StringIO())
+    return out.getvalue().strip()
+
+
+def test_gateway_token_limited_to_its_tools(gateway, world, owner):
+    ToolFactory(owner=owner, slug="other-tool")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw', 'other-tool')}")
+    assert ask(client)["reason"] == "gateway_not_allowed_for_tool"
+    client.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw', 'release-agent')}")
+    assert ask(client)["decision"] == "allow"
+    client.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw')}")
+    assert ask(client)["decision"] == "allow"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        ["tool"],
+        "just a string",
+        {"tool": {"nested": 1}, "identity": [1], "on_behalf_of": True, "scope": 1.5},
+        {"tool": 10**30, "identity": "svc-release", "on_behalf_of": "alice", "scope": "deploy:release:write"},
+        {"tool": -1, "identity": 0, "on_behalf_of": "alice", "scope": "deploy:release:write"},
+        BASE | {"resource": "x" * 5000},
+        BASE | {"resource": 42},
+        BASE | {"tool": "t" * 1000},
+        BASE | {"request_id": {"a": 1}},
+        BASE | {"resource": "project:payments/\x00api"},
+    ],
+)
+def test_junk_is_a_deny_never_a_500(api_as, world, body):
+    response = api_as("gateway").post("/api/v1/authorize/", body, format="json")
+    assert response.status_code == 200
+    assert response.json()["decision"] == "deny"
+
+
+def test_malformed_json_is_400(api_as, world):
+    response = api_as("gateway").post("/api/v1/authorize/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_ids_work_as_well_as_natural_keys(api_as, world):
+    answer = ask(
+        api_as("gateway"),
+        tool=world["tool"].pk,
+        identity=world["identity"].pk,
+        on_behalf_of=world["alice"].pk,
+        scope=world["scope"].pk,
+    )
+    assert answer["decision"] == "allow"
+
+
+@pytest.mark.parametrize(
+    ("constraint", "resource", "allowed"),
+    [
+        ("", "anything", True),
+        ("", "", True),
+        ("project:payments/*", "project:payments/api", True),
+        ("project:payments/*", "project:payments/api/v2", True),
+        ("project:payments/*", "project:payments", False),
+        ("project:payments/*", "project:paymentsX/api", False),
+        ("project:payments/*", "project:billing/api", False),
+        ("project:payments/*", "project:payments/../billing", False),
+        ("space:SUPPORT", "space:SUPPORT", True),
+        ("space:SUPPORT", "space:SUPPORT2", False),
+        ("repo:acme/*/issues", "repo:acme/web/issues", True),
+        ("repo:acme/*/issues", "repo:acme/web/pulls", False),
+        ("a.b+c", "aXb+c", False),
+        ("a.b+c", "a.b+c", True),
+    ],
+)
+def test_resource_patterns(constraint, resource, allowed):
+    assert resource_allowed(constraint, resource) is allowed
+
+
+def test_service_records_every_decision(world):
+    before = AccessEvent.objects.count()
+    for scope in ("deploy:release:write", "nope", ""):
+        query = AuthorizationQuery(tool="release-agent", identity="svc-release", on_behalf_of="alice", scope=scope)
+        authorize(query=query, source="unit")
+    assert AccessEvent.objects.count() == before + 3
+
+
+@pytest.mark.parametrize("role", ["gateway", "security"])
+def test_query_count_is_fixed(api_as, world, role, django_assert_num_queries):
+    client = api_as(role)
+    # Roles, the annotated lookup, the candidate grants, the insert.
+    with django_assert_num_queries(4):
+        ask(client)
+    # Roles are cached on the (reused) test user now; a request id adds the replay lookup, and inside a test's
+    # transaction only, a savepoint pair.
+    with django_assert_num_queries(6):
+        ask(client, request_id=f"q-{role}")

@@ -213,7 +213,8 @@ def _insert(event: AccessEvent) -> None:
 
 def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision:
     """Decide and record. A repeated `request_id` from the same source returns the first decision unchanged."""
-    if query.request_id:
+    errors = query.problems()
+    if query.request_id and not errors:
         replay = (
             AccessEvent.objects.filter(source=source, request_id=query.request_id)
             .values("id", "decision", "reason", "grant_id")
@@ -222,7 +223,6 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
         if replay:
             return Decision(replay["decision"], replay["reason"], replay["id"], replay["grant_id"], replayed=True)
     now = timezone.now()
-    errors = query.problems()
     if errors:
         reason, grant_id, ids = "invalid_request", None, {}
     else:

@@ -8,9 +8,9 @@ from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
 from approvals import tasks
-from inventory.models import ScopeGrant
 from nhi_portal.celery import app
 from tests.factories import GrantFactory
+
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)

@@ -29,6 +29,16 @@ def review_queue(*, user) -> QuerySet[AccessRequest]:
     )
 
 
+def review_queue_row(*, user, pk: int) -> AccessRequest:
+    """One row of the queue, whatever its status now (another reviewer may have just decided it)."""
+    mine = Decision.objects.filter(approver=user)
+    return (
+        request_list(user=user)
+        .prefetch_related(Prefetch("decisions", queryset=mine, to_attr="my_decisions"))
+        .get(pk=pk)
+    )
+
+
 def request_detail(*, user, pk: int) -> AccessRequest:
     decisions = Decision.objects.select_related("approver").order_by("created_at", "pk")
     grants = ScopeGrant.objects.select_related("scope").order_by("pk")

@@ -260,7 +260,10 @@ def grant_may_revoke(user, grant: ScopeGrant) -> bool:
 
 @transaction.atomic
 def grant_revoke(*, actor, grant_id: int, reason: str) -> ScopeGrant:
-    grant = ScopeGrant.objects.select_for_update().select_related("identity", "tool", "scope").get(pk=grant_id)
+    # Lock only the grant row: `tool` is nullable, and PostgreSQL cannot lock the nullable side of an outer join.
+    grant = (
+        ScopeGrant.objects.select_for_update(of=("self",)).select_related("identity", "tool", "scope").get(pk=grant_id)
+    )
     if not grant_may_revoke(actor, grant):
         raise PermissionDenied("Only security or the owner can revoke this grant.")
     reason = (reason or "").strip()
@@ -291,7 +294,7 @@ def grants_expire_due(*, now: datetime | None = None) -> int:
     while True:
         with transaction.atomic():
             due = list(
-                ScopeGrant.objects.select_for_update(skip_locked=True)
+                ScopeGrant.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(status=GrantStatus.ACTIVE, expires_at__lte=now)
                 .order_by("pk")
                 .values_list("pk", "scope__name", "identity__name")[:BATCH]

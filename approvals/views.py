@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -127,8 +127,10 @@ def request_decide(request, pk: int, kind: str):
     try:
         services.request_decide(actor=request.user, request_id=pk, kind=kind, comment=comment)
     except PortalError as error:
-        if request.htmx:
-            return HttpResponse(error.message, status=error.status_code)
+        if request.htmx and request.POST.get("from") == "queue":
+            row = selectors.review_queue_row(user=request.user, pk=pk)
+            context = {"req": row, "error": error.message}
+            return render(request, "approvals/_partials/queue_row.html", context, status=error.status_code)
         messages.error(request, error.message)
         return redirect("approvals:request_detail", pk=pk)
     if request.htmx and request.POST.get("from") == "queue":

@@ -134,3 +134,16 @@ def test_page_query_counts_constant(
     client = page_as("security")
     with django_assert_max_num_queries(9):
         assert client.get(reverse(name)).status_code == 200
+
+
+def test_stale_queue_row_says_why(page_as, file_request, security, security2):
+    from approvals import services
+
+    request = file_request("read")
+    services.request_decide(actor=security2, request_id=request.pk, kind="approve")
+    response = page_as("security").post(
+        reverse("approvals:request_approve", args=[request.pk]), {"from": "queue"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 409
+    row = response.content.decode()
+    assert row.strip().startswith(f'<tr id="request-{request.pk}"') and "already approved" in row

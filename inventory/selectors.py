@@ -1,10 +1,13 @@
 """Reads shared by pages, the API and exports. Each owns its joins and annotations so nothing lazy-loads."""
 
+from datetime import timedelta
+
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from .choices import Environment
-from .models import AITool, Credential, ScopeGrant, ServiceIdentity, ToolIdentity
+from .models import AccessEvent, AITool, Credential, ScopeGrant, ServiceIdentity, ToolIdentity
 
 
 def _count_subquery(queryset: QuerySet, column: str) -> Coalesce:
@@ -91,3 +94,23 @@ def dashboard_counts(*, user) -> dict:
             for env in Environment
         ],
     }  # fmt: skip
+
+
+def recent_decisions(*, tool: AITool, limit: int = 20) -> list[AccessEvent]:
+    return list(
+        AccessEvent.objects.filter(tool=tool)
+        .select_related("identity", "on_behalf_of", "scope")
+        .order_by("-id")[:limit]
+    )
+
+
+def deny_reasons(*, tool: AITool, days: int = 7) -> list[dict]:
+    """Deny reasons over the last days, most frequent first: what the tool keeps being refused, and why."""
+    since = timezone.now() - timedelta(days=days)
+    return list(
+        AccessEvent.objects.filter(tool=tool, decision=AccessEvent.Decision.DENY, occurred_at__gte=since)
+        .order_by()
+        .values("reason")
+        .annotate(n=Count("*"))
+        .order_by("-n", "reason")
+    )

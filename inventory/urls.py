@@ -11,6 +11,7 @@ urlpatterns = [
     path("tools/new/", views.tool_create, name="tool_create"),
     path("tools/<int:pk>/", views.tool_detail, name="tool_detail"),
     path("tools/<int:pk>/edit/", views.tool_edit, name="tool_edit"),
+    path("tools/<int:pk>/decisions/", views.tool_decisions, name="tool_decisions"),
     path("identities/", views.identity_list, name="identity_list"),
     path("identities/export.csv", views.identity_export, name="identity_export"),
     path("identities/new/", views.identity_create, name="identity_create"),

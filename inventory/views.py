@@ -70,7 +70,27 @@ def tool_detail(request, pk: int):
     except AITool.DoesNotExist:
         raise Http404 from None
     can_edit = AITool.objects.editable_by(request.user).filter(pk=pk).exists()
-    return render(request, "inventory/tool_detail.html", {"tool": tool, "can_edit": can_edit, "now": timezone.now()})
+    context = {
+        "tool": tool,
+        "can_edit": can_edit,
+        "now": timezone.now(),
+        "decisions": selectors.recent_decisions(tool=tool),
+        "deny_reasons": selectors.deny_reasons(tool=tool),
+        "api_base": request.build_absolute_uri("/api/v1/"),
+    }
+    return render(request, "inventory/tool_detail.html", context)
+
+
+@portal_page
+def tool_decisions(request, pk: int):
+    """htmx polling target: the tool's latest authorization decisions and this week's deny reasons."""
+    tool = get_object_or_404(AITool.objects.visible_to(request.user), pk=pk)
+    context = {
+        "tool": tool,
+        "decisions": selectors.recent_decisions(tool=tool),
+        "deny_reasons": selectors.deny_reasons(tool=tool),
+    }
+    return render(request, "inventory/_partials/decisions_panel.html", context)
 
 
 @portal_page

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import audit, imports, views
+from . import audit, imports, me, views
 
 router = DefaultRouter()
 router.register("tools", views.ToolViewSet, basename="tool")
@@ -14,5 +14,6 @@ urlpatterns = [
     path("import/", imports.ImportView.as_view(), name="import"),
     path("audit/verify/", audit.VerifyAuditView.as_view(), name="audit-verify"),
     path("events/", audit.EventIngestView.as_view(), name="events"),
+    path("me/", me.MeView.as_view(), name="me"),
     *router.urls,
 ]

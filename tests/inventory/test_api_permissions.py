@@ -119,3 +119,14 @@ def test_security_can_reassign_owner(api_as, estate, other_owner):
     response = api_as("security").patch(f"/api/v1/tools/{estate['tool'].pk}/", {"owner": other_owner.username})
     assert response.status_code == 200
     assert response.json()["owner"] == other_owner.username
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    _expect({"anonymous": 401, "owner": 200, "other_owner": 200, "security": 200, "manager": 200, "gateway": 200}),
+)
+def test_me(api_as, role, status):
+    response = api_as(role).get("/api/v1/me/")
+    assert response.status_code == status
+    if role == "gateway":
+        assert response.json() == {"username": "gw", "roles": ["gateway"]}

@@ -1,0 +1,274 @@
+"""Load-test POST /api/v1/authorize/ through gunicorn on loopback, against PostgreSQL with the scale data.
+
+    .venv/bin/python bench/authorize.py [--database-url postgres://postgres@127.0.0.1:5432/nhi_portal_bench]
+                                        [--duration 30] [--connections 8] [--workers 2] [--threads 1]
+
+wrk (Debian package `wrk`) drives the server from a second process for --duration seconds: first the authorize
+endpoint with a realistic mix (most calls allowed, some denied for an unbound identity, a scope outside the grant,
+or a human the tool may not act for; every call with its own request_id), then GET /api/v1/me/, a trivial
+authenticated DRF endpoint, as the framework's floor. Prints throughput and p50 / p95 / p99 latency for both,
+checks that every decision was persisted, and writes bench/results/authorize.json.
+Targets: p99 <= 10 ms, p50 <= 3 ms, >= 800 decisions/s, authorize p50 <= 1.5 x the floor's p50.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.pages import DEFAULT_DATABASE_URL, ensure_database  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "authorize.json"
+GATEWAY = "bench-gateway"
+
+LUA = r"""
+local counter = 0
+local bodies = {}
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  for line in io.lines(args[1]) do table.insert(bodies, line) end
+end
+
+function request()
+  counter = counter + 1
+  local body = bodies[(counter % #bodies) + 1]
+  body = string.gsub(body, "__RID__", string.format("wrk-__RUN__-%d-%d", tid, counter))
+  return wrk.format("POST", nil, nil, body)
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout
+  io.write(string.format("JSON{\"requests\": %d, \"seconds\": %.3f, \"errors\": %d, \"p50_ms\": %.3f, "
+    .. "\"p95_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
+    summary.requests, summary.duration / 1e6, errors, latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+FLOOR_LUA = r"""
+function done(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout
+  io.write(string.format("JSON{\"requests\": %d, \"seconds\": %.3f, \"errors\": %d, \"p50_ms\": %.3f, "
+    .. "\"p95_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
+    summary.requests, summary.duration / 1e6, errors, latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--duration", type=int, default=30, help="Seconds per endpoint (default 30).")
+    parser.add_argument("--connections", type=int, default=8, help="Concurrent keep-alive connections.")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker.")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "nhi_portal.settings.test"
+    import django
+
+    django.setup()
+
+
+def prepare(args) -> tuple[str, list[str]]:
+    """Seed if empty, make a gateway token and a set of request bodies over real tools, identities and grants."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.utils import timezone
+    from knox.models import AuthToken
+
+    from inventory.models import AITool, ScopeGrant
+
+    call_command("migrate", interactive=False, verbosity=0)
+    if not AITool.objects.exists():
+        print("seeding the scale data (10k tools, 100k identities, 1M credentials, 300k grants)...", flush=True)
+        call_command("seed_scale", tools=10_000, identities=100_000, credentials=1_000_000, grants=300_000)
+    user_model = get_user_model()
+    gateway, _ = user_model.objects.get_or_create(username=GATEWAY)
+    gateway.groups.add(Group.objects.get_or_create(name="gateway")[0])
+    _, token = AuthToken.objects.create(user=gateway, expiry=timezone.timedelta(hours=2))
+
+    now = timezone.now()
+    grants = list(
+        ScopeGrant.objects.filter(status="active", tool__isnull=False)
+        .filter(expires_at__gt=now + timezone.timedelta(hours=1))
+        .select_related("identity", "scope", "tool")
+        .order_by("?")[:200]
+    )
+    humans = list(user_model.objects.filter(is_active=True).exclude(username=GATEWAY)[:20])
+    bodies = []
+    for index, grant in enumerate(grants):
+        grant.tool.allowed_users.add(*humans)
+        grant.tool.bindings.get_or_create(identity=grant.identity)
+        resource = grant.resource_constraint.replace("*", "item-1") if grant.resource_constraint else "any/thing"
+        body = {
+            "tool": grant.tool.slug,
+            "identity": grant.identity.name,
+            "on_behalf_of": humans[index % len(humans)].username,
+            "scope": grant.scope.name,
+            "resource": resource,
+            "request_id": "__RID__",
+        }
+        bodies.append(json.dumps(body))
+        if index % 5 == 0:  # one call in five is refused, for a different reason each time
+            deny = [
+                body | {"resource": "elsewhere/entirely"} if grant.resource_constraint else body | {"scope": "nope"},
+                body | {"on_behalf_of": GATEWAY},
+                body | {"identity": "no-such-identity"},
+            ][index % 3]
+            bodies.append(json.dumps(deny))
+    ids = [g.identity_id for g in grants]
+    print(f"prepared {len(bodies)} request bodies over {len(set(ids))} identities", flush=True)
+    return token, bodies
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(args, port: int) -> subprocess.Popen:
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "nhi_portal.settings.production",
+        "SECRET_KEY": "bench-only-secret-key-not-for-production-use-0123456789",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "DATABASE_URL": args.database_url,
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"), "nhi_portal.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers), "--threads", str(args.threads),
+        "--worker-class", "gthread" if args.threads > 1 else "sync", "--log-level", "warning",
+        "--keep-alive", "30",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def run_wrk(url: str, token: str, script: str, duration: int, connections: int, extra: list[str]) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", "-s", handle.name]
+    command += ["-H", f"Authorization: Token {token}", "-H", "Content-Type: application/json", url, *extra]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("JSON"))
+    stats = json.loads(line[4:])
+    stats["rps"] = stats["requests"] / stats["seconds"]
+    return stats
+
+
+def warm(url: str, token: str, bodies_file: str) -> None:
+    subprocess.run(
+        ["wrk", "-t", "1", "-c", "2", "-d", "3s", "-s", bodies_file, "-H", f"Authorization: Token {token}", url],
+        capture_output=True,
+        check=False,
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv or sys.argv[1:])
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk (make bench-authorize does it)")
+    ensure_database(args.database_url)
+    setup_django(args.database_url)
+    token, bodies = prepare(args)
+    from inventory.models import AccessEvent
+
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as handle:
+        handle.write("\n".join(bodies) + "\n")
+        bodies_file = handle.name
+    run_id = int(time.time())
+    script = LUA.replace("__RUN__", str(run_id))
+    port = free_port()
+    server = start_gunicorn(args, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        warm(f"{base}/api/v1/me/", token, _write(FLOOR_LUA))
+        before = AccessEvent.objects.count()
+        authorize_stats = run_wrk(
+            f"{base}/api/v1/authorize/", token, script, args.duration, args.connections, ["--", bodies_file]
+        )
+        persisted = AccessEvent.objects.count() - before
+        floor_stats = run_wrk(f"{base}/api/v1/me/", token, FLOOR_LUA, args.duration, args.connections, [])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": args.database_url.rsplit("/", 1)[-1],
+        "server": f"gunicorn {args.workers} worker(s) x {args.threads} thread(s), production settings",
+        "client": f"wrk, 1 thread, {args.connections} connections, {args.duration}s per endpoint",
+        "authorize": authorize_stats,
+        "floor_me": floor_stats,
+        "decisions_persisted": persisted,
+        "p50_ratio_to_floor": authorize_stats["p50_ms"] / floor_stats["p50_ms"],
+    }
+    targets = {
+        "p99 <= 10 ms": authorize_stats["p99_ms"] <= 10,
+        "p50 <= 3 ms": authorize_stats["p50_ms"] <= 3,
+        ">= 800 decisions/s": authorize_stats["rps"] >= 800,
+        "p50 <= 1.5 x floor": report["p50_ratio_to_floor"] <= 1.5,
+        "every decision persisted": persisted == authorize_stats["requests"] and authorize_stats["errors"] == 0,
+    }
+    report["targets"] = targets
+    print()
+    print(f"{'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}")
+    for label, stats in (("POST /authorize/", authorize_stats), ("GET /me/ (floor)", floor_stats)):
+        print(
+            f"{label:<22}{stats['rps']:>9.0f}{stats['p50_ms']:>9.2f}{stats['p95_ms']:>9.2f}"
+            f"{stats['p99_ms']:>9.2f}{stats['max_ms']:>9.1f}{stats['errors']:>8}"
+        )
+    print(f"decisions persisted: {persisted} of {authorize_stats['requests']} requests")
+    print(f"authorize p50 / floor p50: {report['p50_ratio_to_floor']:.2f}")
+    for name, ok in targets.items():
+        print(f"  {'PASS' if ok else 'MISS'}  {name}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2))
+    print(f"written to {args.output.relative_to(ROOT)}")
+    return 0
+
+
+def _write(script: str) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    return handle.name
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -33,9 +33,9 @@ def _security_only(request) -> None:
 @portal_page
 def access_events(request):
     _security_only(request)
-    queryset = AccessEvent.objects.select_related(
-        "tool", "identity", "on_behalf_of", "scope", "grant__issue"
-    ).order_by("-id")
+    queryset = AccessEvent.objects.select_related("tool", "identity", "on_behalf_of", "scope", "grant__issue").order_by(
+        "-id"
+    )
     filterset = AccessEventFilter(request.GET, queryset=queryset)
     events = filterset.qs if filterset.is_valid() else queryset.none()
     page = Paginator(events, 50).get_page(request.GET.get("page"))

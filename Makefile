@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint format check-deploy bench clean
+.PHONY: run test lint format check-deploy bench bench-authorize clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ check-deploy: $(STAMP)
 ## bench: seed the scale data on PostgreSQL and time the list/detail pages and the identities API.
 bench: $(STAMP)
 	$(PY) bench/pages.py
+
+## bench-authorize: gunicorn + wrk against /api/v1/authorize/ and a trivial endpoint, 30 s each.
+bench-authorize: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/authorize.py
 
 clean:
 	rm -rf var $(VENV)

@@ -16,6 +16,7 @@ from nhi_portal.exceptions import PortalError
 
 from . import filters, forms, selectors, services
 from .models import AITool, ServiceIdentity
+from .models.querysets import owner_may_edit
 
 PAGE_SIZES = (25, 50, 100)
 
@@ -69,13 +70,10 @@ def tool_detail(request, pk: int):
         tool = selectors.tool_detail(user=request.user, pk=pk)
     except AITool.DoesNotExist:
         raise Http404 from None
-    can_edit = AITool.objects.editable_by(request.user).filter(pk=pk).exists()
     context = {
         "tool": tool,
-        "can_edit": can_edit,
+        "can_edit": owner_may_edit(request.user, tool),
         "now": timezone.now(),
-        "decisions": selectors.recent_decisions(tool=tool),
-        "deny_reasons": selectors.deny_reasons(tool=tool),
         "api_base": request.build_absolute_uri("/api/v1/"),
     }
     return render(request, "inventory/tool_detail.html", context)
@@ -99,7 +97,7 @@ def identity_detail(request, pk: int):
         identity = selectors.identity_detail(user=request.user, pk=pk)
     except ServiceIdentity.DoesNotExist:
         raise Http404 from None
-    can_edit = ServiceIdentity.objects.editable_by(request.user).filter(pk=pk).exists()
+    can_edit = owner_may_edit(request.user, identity)
     context = {"identity": identity, "can_edit": can_edit, "now": timezone.now()}
     if can_edit:
         context["credential_form"] = forms.CredentialForm()

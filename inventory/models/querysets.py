@@ -26,6 +26,11 @@ class ToolQuerySet(models.QuerySet):
         return self.filter(owner=user)
 
 
+def owner_may_edit(user, obj) -> bool:
+    """The in-memory twin of `editable_by` for tools and identities: security, or a writer who owns it."""
+    return roles.is_security(user) or (roles.may_write(user) and obj.owner_id == user.pk)
+
+
 class IdentityQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Owners see identities they own and the ones behind tools they own."""

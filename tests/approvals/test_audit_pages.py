@@ -71,9 +71,10 @@ def test_verify_button_reports_the_chain(page_as, decided):
 
 def test_tool_page_has_live_decisions_and_integration(page_as, decided, tool):
     body = page_as("owner").get(tool.get_absolute_url()).content.decode()
-    assert 'hx-trigger="every 5s"' in body
+    assert reverse("inventory:tool_decisions", args=[tool.pk]) in body
     assert f'"tool": "{tool.slug}"' in body and "/api/v1/authorize/" in body
     panel = page_as("owner").get(reverse("inventory:tool_decisions", args=[tool.pk]))
     assert panel.status_code == 200 and "no_active_grant" in panel.content.decode()
+    assert 'hx-trigger="every 5s"' in panel.content.decode()
     assert page_as("other_owner").get(reverse("inventory:tool_decisions", args=[tool.pk])).status_code == 404
     assert page_as("gateway").get(reverse("inventory:tool_decisions", args=[tool.pk])).status_code == 403

@@ -103,3 +103,13 @@ def test_manager_sees_everything_without_edit_controls(page_as, estate):
     assert reverse("inventory:tool_edit", args=[estate["tool"].pk]) not in body
     listing = page_as("manager").get(reverse("inventory:tool_list")).content.decode()
     assert "Owner&#x27;s tool" in listing and "Other&#x27;s tool" in listing
+
+
+@pytest.mark.parametrize("role", ["owner", "other_owner", "security", "manager", "gateway"])
+def test_in_memory_edit_check_matches_the_queryset(users, estate, role):
+    from inventory.models import AITool, ServiceIdentity
+    from inventory.models.querysets import owner_may_edit
+
+    user = users[role]
+    for model, obj in ((AITool, estate["tool"]), (ServiceIdentity, estate["identity"])):
+        assert owner_may_edit(user, obj) == model.objects.editable_by(user).filter(pk=obj.pk).exists()

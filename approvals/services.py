@@ -221,7 +221,7 @@ def _issue_grants(request: AccessRequest, *, approver, actor_label: str | None, 
             granted_at=now,
             expires_at=expires_at,
         )
-        GrantIssue.objects.create(request=request, grant=grant)
+        GrantIssue.objects.create(request=request, grant=grant, approved_until=expires_at)
         audit_record(
             actor=approver,
             actor_label=actor_label,

@@ -8,3 +8,4 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from .api import schema  # noqa: F401  (registers OpenAPI extensions)
+        from .detection import detectors  # noqa: F401  (registers the inventory's detectors)

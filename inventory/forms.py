@@ -40,12 +40,16 @@ class ToolForm(_OwnerFieldMixin, forms.ModelForm):
             "status",
             "enforces_authorization",
             "description",
+            "prompt_templates",
+            "connector_config",
             "identities",
             "allowed_users",
             "allowed_teams",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 4}),
+            "prompt_templates": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
+            "connector_config": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
             "identities": forms.SelectMultiple(attrs={"size": 6}),
             "allowed_users": forms.SelectMultiple(attrs={"size": 6}),
             "allowed_teams": forms.SelectMultiple(attrs={"size": 4}),

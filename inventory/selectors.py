@@ -2,12 +2,12 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .choices import Environment
-from .models import AccessEvent, AITool, Credential, ScopeGrant, ServiceIdentity, ToolIdentity
+from .models import AccessEvent, AITool, Credential, Finding, ScopeGrant, ServiceIdentity, ToolIdentity
 
 
 def _count_subquery(queryset: QuerySet, column: str) -> Coalesce:
@@ -114,3 +114,38 @@ def deny_reasons(*, tool: AITool, days: int = 7) -> list[dict]:
         .annotate(n=Count("*"))
         .order_by("-n", "reason")
     )
+
+
+def with_titles(findings) -> list[Finding]:
+    """Findings with their detector's title attached, for templates."""
+    from .detection import registry
+
+    titles = {d.key: d.title for d in registry.all_detectors()}
+    findings = list(findings)
+    for finding in findings:
+        finding.title = titles.get(finding.detector, finding.detector)
+    return findings
+
+
+def findings_for_tool(*, user, tool: AITool) -> list[Finding]:
+    """Unresolved findings on the tool itself or on any identity it acts through."""
+    bound = ToolIdentity.objects.filter(tool=tool).values("identity_id")
+    findings = (
+        Finding.objects.visible_to(user)
+        .unresolved()
+        .filter(Q(tool=tool) | Q(identity_id__in=bound))
+        .select_related("tool", "identity")
+        .order_by("-last_seen_at", "-id")[:100]
+    )
+    return with_titles(findings)
+
+
+def findings_for_identity(*, user, identity: ServiceIdentity) -> list[Finding]:
+    findings = (
+        Finding.objects.visible_to(user)
+        .unresolved()
+        .filter(identity=identity)
+        .select_related("tool", "identity")
+        .order_by("-last_seen_at", "-id")[:100]
+    )
+    return with_titles(findings)

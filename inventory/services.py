@@ -15,7 +15,8 @@ from nhi_portal import roles
 from nhi_portal.exceptions import PortalError
 
 from .audit import audit_record, changed, snapshot
-from .models import AITool, Credential, ServiceIdentity, ToolIdentity
+from .models import AITool, Credential, ServiceIdentity, ToolIdentity, ToolSecretMatch
+from .secret_scan import redact_secrets
 from .secrets import digest_secret, validate_secret
 
 TOOL_FIELDS = (
@@ -30,7 +31,10 @@ TOOL_FIELDS = (
     "status",
     "description",
     "enforces_authorization",
+    "prompt_templates",
+    "connector_config",
 )
+SCANNED_TOOL_TEXT = ("prompt_templates", "connector_config")
 IDENTITY_FIELDS = (
     "name",
     "kind",
@@ -78,6 +82,28 @@ def _set_identities(tool: AITool, identities: list[ServiceIdentity]) -> None:
     ToolIdentity.objects.bulk_create([ToolIdentity(tool=tool, identity_id=pk) for pk in wanted - current])
 
 
+def _redact_tool_text(data: dict[str, Any]) -> dict[str, list]:
+    """Replace secrets in the tool's prompt and connector text before it is stored; return what was found."""
+    found = {}
+    for name in SCANNED_TOOL_TEXT:
+        if data.get(name):
+            data[name], found[name] = redact_secrets(data[name])
+    return found
+
+
+def _record_secret_matches(tool: AITool, found: dict[str, list]) -> None:
+    tool.secret_matches.filter(field__in=found).delete()
+    ToolSecretMatch.objects.bulk_create(
+        [
+            ToolSecretMatch(
+                tool=tool, field=name, line_number=m.line_number, secret_type=m.secret_type, redacted=m.redacted
+            )
+            for name, matches in found.items()
+            for m in matches
+        ]
+    )
+
+
 # Who the tool may act for: part of the tool, set with it, audited with it.
 TOOL_AUDIENCE = ("allowed_users", "allowed_teams")
 
@@ -107,12 +133,14 @@ def tool_create(*, actor, data: dict[str, Any]) -> AITool:
     _require_writer(actor)
     data = dict(data)
     identities = _check_bindable(actor, data.pop("identities", []) or [])
+    found = _redact_tool_text(data)
     tool = AITool()
     _apply(tool, data, TOOL_FIELDS)
     tool.owner = _owner_for(actor, data.get("owner"))
     tool.full_clean()
     tool.save()
     _set_identities(tool, identities)
+    _record_secret_matches(tool, found)
     audience = _set_audience(tool, data)
     after = snapshot(tool) | {name: new for name, (_, new) in audience.items()}
     audit_record(actor=actor, action="tool.created", obj=tool, after=after)
@@ -128,12 +156,14 @@ def tool_update(*, actor, tool: AITool, data: dict[str, Any]) -> AITool:
     before = snapshot(tool)
     before_ids = sorted(tool.bindings.values_list("identity_id", flat=True))
     identities = data.pop("identities", None)
+    found = {name: [] for name in SCANNED_TOOL_TEXT if name in data} | _redact_tool_text(data)
     if "owner" in data and data["owner"] != tool.owner:
         tool.owner = _owner_for(actor, data.pop("owner"))
     data.pop("owner", None)
     _apply(tool, data, TOOL_FIELDS)
     tool.full_clean()
     tool.save()
+    _record_secret_matches(tool, found)
     if identities is not None:
         # Keeping an identity someone else bound is fine; adding one needs the right to bind it.
         _check_bindable(actor, [i for i in identities if i.pk not in before_ids])

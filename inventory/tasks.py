@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from . import sealing, usage
+from .detection import scan as detection
 
 
 @shared_task(acks_late=True)
@@ -13,3 +14,21 @@ def seal_audit_trail() -> int:
 @shared_task(acks_late=True)
 def roll_up_usage() -> int:
     return usage.usage_rollup()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=20, default_retry_delay=30)
+def run_scan(self, scan_id: int) -> dict:
+    """Run a queued scan; if another scan is running, wait and try again rather than run two at once."""
+    try:
+        scan = detection.scan_run(scan_id)
+    except detection.ScanBusy as busy:
+        raise self.retry(exc=busy) from busy
+    return {"scan": scan_id, "status": scan.status if scan else "skipped"}
+
+
+@shared_task(acks_late=True)
+def scheduled_scan() -> int:
+    """The daily full scan (django-celery-beat schedule, editable in the admin)."""
+    scan = detection.scan_create()
+    run_scan.delay(scan.pk)
+    return scan.pk

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import finding_views, views
 
 app_name = "inventory"
 
@@ -18,4 +18,9 @@ urlpatterns = [
     path("identities/<int:pk>/", views.identity_detail, name="identity_detail"),
     path("identities/<int:pk>/edit/", views.identity_edit, name="identity_edit"),
     path("identities/<int:pk>/credentials/", views.credential_add, name="credential_add"),
+    path("findings/", finding_views.finding_list, name="finding_list"),
+    path("findings/bulk/", finding_views.finding_bulk, name="finding_bulk"),
+    path("findings/<int:pk>/", finding_views.finding_detail, name="finding_detail"),
+    path("scans/", finding_views.scan_start, name="scan_start"),
+    path("scans/<int:pk>/progress/", finding_views.scan_progress, name="scan_progress"),
 ]

@@ -73,6 +73,7 @@ def tool_detail(request, pk: int):
     context = {
         "tool": tool,
         "can_edit": owner_may_edit(request.user, tool),
+        "findings": selectors.findings_for_tool(user=request.user, tool=tool),
         "now": timezone.now(),
         "api_base": request.build_absolute_uri("/api/v1/"),
     }
@@ -98,7 +99,12 @@ def identity_detail(request, pk: int):
     except ServiceIdentity.DoesNotExist:
         raise Http404 from None
     can_edit = owner_may_edit(request.user, identity)
-    context = {"identity": identity, "can_edit": can_edit, "now": timezone.now()}
+    context = {
+        "identity": identity,
+        "can_edit": can_edit,
+        "now": timezone.now(),
+        "findings": selectors.findings_for_identity(user=request.user, identity=identity),
+    }
     if can_edit:
         context["credential_form"] = forms.CredentialForm()
     return render(request, "inventory/identity_detail.html", context)

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import AccessRequest, Decision, RequestedScope
@@ -29,6 +30,19 @@ class ScopeItemInput(serializers.Serializer):
     resource_constraint = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "scope name"},
+            {"type": "integer", "description": "scope id"},
+            {
+                "type": "object",
+                "properties": {"scope": {"type": "string"}, "resource_constraint": {"type": "string"}},
+                "required": ["scope"],
+            },
+        ]
+    }
+)
 class ScopeInputField(serializers.Field):
     """A scope name or id, or an object with `scope` and `resource_constraint`."""
 

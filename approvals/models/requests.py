@@ -99,6 +99,7 @@ class GrantIssue(models.Model):
 
     request = models.ForeignKey(AccessRequest, on_delete=models.PROTECT, related_name="issues")
     grant = models.OneToOneField("inventory.ScopeGrant", on_delete=models.CASCADE, related_name="issue")
+    approved_until = models.DateTimeField(null=True, help_text="The end of the duration the approval allowed.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -54,6 +54,8 @@ class ToolSerializer(serializers.ModelSerializer):
             "status",
             "description",
             "enforces_authorization",
+            "prompt_templates",
+            "connector_config",
             "identities",
             "allowed_users",
             "allowed_teams",

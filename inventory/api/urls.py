@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import audit, imports, me, views
+from . import audit, findings, imports, me, views
 
 router = DefaultRouter()
 router.register("tools", views.ToolViewSet, basename="tool")
@@ -9,6 +9,8 @@ router.register("identities", views.IdentityViewSet, basename="identity")
 router.register("credentials", views.CredentialViewSet, basename="credential")
 router.register("scopes", views.ScopeViewSet, basename="scope")
 router.register("audit", audit.AuditEntryViewSet, basename="audit")
+router.register("findings", findings.FindingViewSet, basename="finding")
+router.register("scans", findings.ScanViewSet, basename="scan")
 
 urlpatterns = [
     path("import/", imports.ImportView.as_view(), name="import"),

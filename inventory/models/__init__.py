@@ -1,5 +1,6 @@
 from .audit import AppendOnlyError, AuditBatch, AuditEntry
 from .events import AccessEvent, UsageWatermark
+from .findings import Finding, FindingStatus, Scan, Severity, SubjectType, ToolSecretMatch
 from .identities import Credential, ServiceIdentity
 from .scopes import Scope, ScopeGrant
 from .teams import Team
@@ -12,10 +13,16 @@ __all__ = [
     "AuditBatch",
     "AuditEntry",
     "Credential",
+    "Finding",
+    "FindingStatus",
+    "Scan",
     "Scope",
     "ScopeGrant",
     "ServiceIdentity",
+    "Severity",
+    "SubjectType",
     "Team",
     "ToolIdentity",
+    "ToolSecretMatch",
     "UsageWatermark",
 ]

@@ -22,6 +22,12 @@ class AITool(models.Model):
     )
     status = models.CharField(max_length=16, choices=choices.ToolStatus.choices, default=choices.ToolStatus.ACTIVE)
     description = models.TextField(blank=True)
+    prompt_templates = models.TextField(
+        blank=True, help_text="System prompts and templates the tool uses; scanned for embedded secrets."
+    )
+    connector_config = models.TextField(
+        blank=True, help_text="Connector or plugin configuration the tool loads; scanned for embedded secrets."
+    )
     enforces_authorization = models.BooleanField(
         default=False, help_text="Its gateway asks the portal for a decision before every action."
     )

@@ -1,9 +1,11 @@
 """Settings shared by every environment; everything that varies comes from the environment."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from .env import env_bool, env_int, env_list, env_str
 
@@ -174,6 +176,13 @@ CELERY_BEAT_SCHEDULE = {
     "remind-expiring-grants": {"task": "approvals.tasks.remind_expiring_grants", "schedule": 3600.0},
     "seal-audit-trail": {"task": "inventory.tasks.seal_audit_trail", "schedule": 60.0},
     "roll-up-usage": {"task": "inventory.tasks.roll_up_usage", "schedule": 60.0},
+    "daily-detection-scan": {"task": "inventory.tasks.scheduled_scan", "schedule": crontab(hour=2, minute=30)},
+}
+# Detector thresholds in days; any key left out keeps the detector's default.
+NHI_DETECTION_THRESHOLDS = {
+    key[len("NHI_THRESHOLD_") :].lower(): int(value)
+    for key, value in os.environ.items()
+    if key.startswith("NHI_THRESHOLD_") and value.isdigit()
 }
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 

@@ -1,0 +1,33 @@
+from django.db.models import Exists, OuterRef
+
+from inventory.choices import Environment, IdentityStatus
+from inventory.detection.registry import Context, Detector, register
+from inventory.detection.subjects import subjects
+from inventory.models import ServiceIdentity, ToolIdentity
+
+
+def query(ctx: Context):
+    bindings = ToolIdentity.objects.filter(identity=OuterRef("pk"))
+    in_prod = Exists(bindings.filter(tool__environment=Environment.PROD))
+    outside_prod = Exists(bindings.exclude(tool__environment=Environment.PROD))
+    mixed = ServiceIdentity.objects.filter(status=IdentityStatus.ACTIVE).filter(in_prod & outside_prod)
+    return subjects(mixed, "identity", identity="pk")
+
+
+DETECTOR = register(
+    Detector(
+        key="identity_env_mixed",
+        title="Identity used in production and outside it",
+        severity="medium",
+        subject="identity",
+        query=query,
+        controls=(
+            "OWASP-NHI-2025:NHI8", "NIST-CSF-2.0:PR.IR-01", "NIST-SP-800-207:ZT-T3", "NIST-SP-800-53r5:SC-32",
+            "ISO-IEC-27001-2022-AnnexA:A.8.31", "OWASP-NHI-2025:NHI9",
+        ),
+        why="A staging or development tool holding a production identity turns the weakest environment into a way "
+        "into the strongest.",
+        what_to_do="Issue a separate identity per environment and keep production secrets out of non-production "
+        "tools.",
+    )
+)  # fmt: skip

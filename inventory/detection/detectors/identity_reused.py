@@ -1,0 +1,40 @@
+from django.db.models import Count, Q
+
+from inventory.choices import IdentityStatus
+from inventory.detection.registry import Context, Detector, register
+from inventory.detection.subjects import subjects
+from inventory.models import Credential, ServiceIdentity, ToolIdentity
+
+
+def query(ctx: Context):
+    shared_tool = (
+        ToolIdentity.objects.order_by().values("identity_id").annotate(n=Count("tool_id")).filter(n__gt=1)
+    ).values("identity_id")
+    live = Credential.objects.filter(revoked_at__isnull=True).order_by()
+    shared_fingerprints = (
+        live.values("fingerprint").annotate(n=Count("identity_id", distinct=True)).filter(n__gt=1).values("fingerprint")
+    )
+    shared_secret = live.filter(fingerprint__in=shared_fingerprints).values("identity_id")
+    reused = Q(pk__in=shared_tool) | Q(pk__in=shared_secret)
+    return subjects(
+        ServiceIdentity.objects.filter(status=IdentityStatus.ACTIVE).filter(reused), "identity", identity="pk"
+    )
+
+
+DETECTOR = register(
+    Detector(
+        key="identity_reused",
+        title="Identity or secret shared between AI tools",
+        severity="high",
+        subject="identity",
+        query=query,
+        controls=(
+            "OWASP-NHI-2025:NHI9", "NIST-CSF-2.0:PR.AA-01", "NIST-CSF-2.0:PR.AA-03", "NIST-SP-800-207:ZT-T3",
+            "NIST-SP-800-53r5:IA-9", "NIST-SP-800-53r5:AC-2(9)", "ISO-IEC-27001-2022-AnnexA:A.5.16",
+            "OWASP-Agentic-Top10-2026:ASI03", "NIST-SP-800-207:ZT-T4",
+        ),
+        why="When two tools act as one identity, or two identities hold the same secret, nobody can tell afterwards "
+        "which tool did what, and one compromise reaches both.",
+        what_to_do="Give each tool its own identity and its own secret, each with only the scopes that tool needs.",
+    )
+)  # fmt: skip

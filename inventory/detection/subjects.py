@@ -1,0 +1,29 @@
+"""Annotations shared by detectors: what a row is, and which tool and identity a finding on it belongs to."""
+
+from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.fields import CharField
+
+from inventory.models import ToolIdentity
+
+
+def first_tool_of(identity_ref: str) -> Subquery:
+    """The lowest-id tool an identity is bound to: the tool a finding is shown under."""
+    bound = ToolIdentity.objects.filter(identity=OuterRef(identity_ref)).order_by("tool_id").values("tool_id")[:1]
+    return Subquery(bound, output_field=IntegerField())
+
+
+def subjects(queryset: QuerySet, subject: str, *, identity: str | None, tool=None) -> QuerySet:
+    """Shape a detector's queryset into the columns the scan reads: s_type, s_id, s_tool, s_identity."""
+    if isinstance(tool, str):
+        tool_expr = F(tool)
+    elif tool is not None:
+        tool_expr = tool
+    else:
+        tool_expr = first_tool_of(identity) if identity else Value(None, output_field=IntegerField())
+    identity_expr = F(identity) if identity else Value(None, output_field=IntegerField())
+    return queryset.annotate(
+        s_type=Value(subject, output_field=CharField()),
+        s_id=F("pk"),
+        s_tool=tool_expr,
+        s_identity=identity_expr,
+    ).values("s_type", "s_id", "s_tool", "s_identity")

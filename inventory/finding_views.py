@@ -1,0 +1,136 @@
+"""Findings pages: the list with counts per detector and bulk triage, a finding's detail, and "run a scan now"."""
+
+from datetime import datetime, time
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from nhi_portal import roles
+from nhi_portal.decorators import portal_page
+from nhi_portal.exceptions import PortalError
+
+from . import findings as services
+from . import selectors, tasks
+from .api.findings import FindingFilter
+from .detection import registry
+from .detection.scan import scan_create
+from .models import AITool, Credential, Finding, Scan, ScopeGrant, ServiceIdentity
+
+
+class BulkForm(forms.Form):
+    ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
+    action = forms.ChoiceField(choices=[("acknowledge", "Acknowledge"), ("suppress", "Suppress")])
+    reason = forms.CharField(required=False, max_length=4000)
+    until = forms.DateField(required=False)
+
+    def __init__(self, *args, ids, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ids"].choices = [(i, i) for i in ids]
+
+
+def _findings_for(user):
+    return Finding.objects.visible_to(user).select_related("tool", "identity")
+
+
+@portal_page
+def finding_list(request):
+    base = _findings_for(request.user)
+    params = request.GET.copy()
+    if "status" not in params:
+        params["status"] = "open"
+    filterset = FindingFilter(params, queryset=base.order_by("-last_seen_at", "-id"))
+    findings = filterset.qs if filterset.is_valid() else base.none()
+    page = Paginator(findings, 50).get_page(request.GET.get("page"))
+    page.object_list = selectors.with_titles(page.object_list)
+    per_detector = dict(
+        base.unresolved().order_by().values_list("detector").annotate(n=Count("*")).values_list("detector", "n")
+    )
+    detectors = [(d, per_detector.get(d.key, 0)) for d in registry.all_detectors()]
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "filter": filterset,
+        "detectors": detectors,
+        "query": query.urlencode(),
+        "latest_scan": Scan.objects.order_by("-id").first() if roles.is_security(request.user) else None,
+    }
+    template = "inventory/finding_list.html"
+    return render(request, f"{template}#results" if request.htmx else template, context)
+
+
+def _subject(finding: Finding):
+    model = {"tool": AITool, "identity": ServiceIdentity, "credential": Credential, "grant": ScopeGrant}
+    related = {"credential": ["identity"], "grant": ["identity", "scope", "tool"]}.get(finding.subject_type, [])
+    return model[finding.subject_type].objects.select_related(*related).filter(pk=finding.subject_id).first()
+
+
+@portal_page
+def finding_detail(request, pk: int):
+    finding = get_object_or_404(_findings_for(request.user), pk=pk)
+    try:
+        detector = registry.get(finding.detector)
+    except KeyError:
+        detector = None
+    context = {"finding": finding, "detector": detector, "subject": _subject(finding)}
+    if finding.subject_type == "tool" and finding.tool_id:
+        context["secret_matches"] = finding.tool.secret_matches.all()
+    return render(request, "inventory/finding_detail.html", context)
+
+
+@portal_page(write=True)
+@require_POST
+def finding_bulk(request):
+    if not roles.is_security(request.user):
+        raise PermissionDenied
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    form = BulkForm(request.POST, ids=ids)
+    if not form.is_valid():
+        messages.error(request, "Pick findings and an action.")
+        return redirect("inventory:finding_list")
+    data = form.cleaned_data
+    try:
+        if data["action"] == "acknowledge":
+            count = services.findings_acknowledge(actor=request.user, ids=data["ids"])
+        else:
+            until = data["until"] and timezone.make_aware(
+                datetime.combine(data["until"], time.max.replace(microsecond=0))
+            )
+            count = services.findings_suppress(actor=request.user, ids=data["ids"], reason=data["reason"], until=until)
+    except PortalError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{data['action'].capitalize()}d {count} finding{'s' if count != 1 else ''}.")
+    return redirect(request.POST.get("next") or "inventory:finding_list")
+
+
+@portal_page(write=True)
+@require_POST
+def scan_start(request):
+    if not roles.is_security(request.user):
+        raise PermissionDenied
+    with transaction.atomic():
+        scan = scan_create(requested_by=request.user)
+        transaction.on_commit(lambda: tasks.run_scan.delay(scan.pk))
+    if request.htmx:
+        return render(request, "inventory/_partials/scan_progress.html", {"scan": scan})
+    messages.success(request, f"Scan #{scan.pk} queued.")
+    return redirect("inventory:finding_list")
+
+
+@portal_page
+def scan_progress(request, pk: int):
+    if not roles.is_security(request.user):
+        raise PermissionDenied
+    scan = Scan.objects.filter(pk=pk).first()
+    if scan is None:
+        raise Http404
+    return render(request, "inventory/_partials/scan_progress.html", {"scan": scan})

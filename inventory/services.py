@@ -91,6 +91,17 @@ def _redact_tool_text(data: dict[str, Any]) -> dict[str, list]:
     return found
 
 
+def tool_store_scanned_text(*, tool: AITool, texts: dict[str, str]) -> None:
+    """Store prompt / connector text on a tool with its secrets redacted, and record what was found. For loaders
+    (demo data) that write tools directly; the create and update services do the same inline."""
+    texts = {name: texts[name] for name in SCANNED_TOOL_TEXT if name in texts}
+    found = {name: [] for name in texts} | _redact_tool_text(texts)
+    for name, text in texts.items():
+        setattr(tool, name, text)
+    tool.save(update_fields=list(texts))
+    _record_secret_matches(tool, found)
+
+
 def _record_secret_matches(tool: AITool, found: dict[str, list]) -> None:
     tool.secret_matches.filter(field__in=found).delete()
     ToolSecretMatch.objects.bulk_create(

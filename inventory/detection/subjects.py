@@ -1,9 +1,13 @@
 """Annotations shared by detectors: what a row is, and which tool and identity a finding on it belongs to."""
 
-from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import BigIntegerField, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.fields import CharField
+from django.db.models.functions import Cast
 
 from inventory.models import ToolIdentity
+
+# A typed NULL: PostgreSQL would otherwise guess text for a bare NULL inside the scan's UNION and GROUP BY.
+_NO_ID = Cast(Value(None), output_field=BigIntegerField())
 
 
 def first_tool_of(identity_ref: str) -> Subquery:
@@ -19,8 +23,8 @@ def subjects(queryset: QuerySet, subject: str, *, identity: str | None, tool=Non
     elif tool is not None:
         tool_expr = tool
     else:
-        tool_expr = first_tool_of(identity) if identity else Value(None, output_field=IntegerField())
-    identity_expr = F(identity) if identity else Value(None, output_field=IntegerField())
+        tool_expr = first_tool_of(identity) if identity else _NO_ID
+    identity_expr = F(identity) if identity else _NO_ID
     return queryset.annotate(
         s_type=Value(subject, output_field=CharField()),
         s_id=F("pk"),

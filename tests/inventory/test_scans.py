@@ -1,0 +1,173 @@
+"""The scan: dedupe, resolve, reopen, suppression, one failing detector, one scan at a time; the demo estate."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from inventory import findings as triage
+from inventory.detection import registry
+from inventory.detection.scan import ScanBusy, scan_create, scan_run
+from inventory.models import AuditEntry, Finding, Scan
+from nhi_portal.exceptions import PortalError
+from tests.factories import IdentityFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def scan(*keys):
+    return scan_run(scan_create(detectors=list(keys)).pk)
+
+
+def test_rescans_never_duplicate_and_count_correctly():
+    identity = IdentityFactory(interactive_use_seen=True)
+    first = scan("identity_human_use")
+    assert first.counts["identity_human_use"] | {"ms": 0} == {"opened": 1, "still_open": 0, "resolved": 0, "ms": 0}
+    second = scan("identity_human_use")
+    assert second.counts["identity_human_use"]["still_open"] == 1
+    assert Finding.objects.filter(subject_id=identity.pk).count() == 1
+
+
+def test_resolves_when_gone_and_reopens_when_back():
+    identity = IdentityFactory(interactive_use_seen=True)
+    scan("identity_human_use")
+    identity.interactive_use_seen = False
+    identity.save()
+    assert scan("identity_human_use").counts["identity_human_use"]["resolved"] == 1
+    finding = Finding.objects.get()
+    assert finding.status == "resolved" and finding.resolved_at is not None
+    identity.interactive_use_seen = True
+    identity.save()
+    assert scan("identity_human_use").counts["identity_human_use"]["opened"] == 1
+    finding.refresh_from_db()
+    assert finding.status == "open" and finding.resolved_at is None
+
+
+def test_acknowledged_stays_acknowledged_while_seen(security):
+    IdentityFactory(interactive_use_seen=True)
+    scan("identity_human_use")
+    finding = Finding.objects.get()
+    triage.findings_acknowledge(actor=security, ids=[finding.pk])
+    scan("identity_human_use")
+    finding.refresh_from_db()
+    assert finding.status == "acknowledged" and finding.acknowledged_by == security
+
+
+def test_suppression_needs_reason_and_end_and_reopens_after(security):
+    IdentityFactory(interactive_use_seen=True)
+    scan("identity_human_use")
+    finding = Finding.objects.get()
+    for reason, until in [("", timezone.now() + timedelta(days=3)), ("accepted", None), ("accepted", timezone.now())]:
+        with pytest.raises(PortalError):
+            triage.findings_suppress(actor=security, ids=[finding.pk], reason=reason, until=until)
+    triage.findings_suppress(
+        actor=security, ids=[finding.pk], reason="Vendor fix due", until=timezone.now() + timedelta(days=3)
+    )
+    scan("identity_human_use")
+    finding.refresh_from_db()
+    assert finding.status == "suppressed"
+    with time_machine.travel(timezone.now() + timedelta(days=4)):
+        assert scan("identity_human_use").counts["identity_human_use"]["opened"] == 1
+    finding.refresh_from_db()
+    assert finding.status == "open"
+    assert AuditEntry.objects.filter(action="finding.suppressed", comment="Vendor fix due").count() == 1
+
+
+def test_only_security_triages(owner, manager):
+    from django.core.exceptions import PermissionDenied
+
+    IdentityFactory(interactive_use_seen=True)
+    scan("identity_human_use")
+    for actor in (owner, manager):
+        with pytest.raises(PermissionDenied):
+            triage.findings_acknowledge(actor=actor, ids=[Finding.objects.get().pk])
+
+
+def test_a_failing_detector_is_recorded_and_the_others_still_run():
+    def broken(ctx):
+        raise RuntimeError("detector bug")
+
+    detector = registry.register(
+        registry.Detector(
+            key="zz_broken", title="Broken", severity="low", subject="tool", query=broken,
+            controls=("OWASP-NHI-2025:NHI1",), why=".", what_to_do=".",
+        )
+    )  # fmt: skip
+    try:
+        IdentityFactory(interactive_use_seen=True)
+        result = scan("zz_broken", "identity_human_use")
+        assert "RuntimeError: detector bug" in result.counts["zz_broken"]["error"]
+        assert result.counts["identity_human_use"]["opened"] == 1
+        assert result.status == "done" and "zz_broken" in result.error
+    finally:
+        registry._REGISTRY.pop(detector.key)
+
+
+def test_two_scans_never_run_at_once():
+    running = scan_create()
+    Scan.objects.filter(pk=running.pk).update(status="running", started_at=timezone.now())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Scan.objects.create(status="running")
+    queued = scan_create()
+    with pytest.raises(ScanBusy):
+        scan_run(queued.pk)
+    # A scan abandoned by a dead worker stops blocking after a while.
+    Scan.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    assert scan_run(queued.pk).status == "done"
+    assert Scan.objects.get(pk=running.pk).status == "failed"
+
+
+def test_finished_scans_are_not_run_again():
+    done = scan("identity_human_use")
+    assert scan_run(done.pk) is None
+
+
+@pytest.mark.parametrize("rows", [3, 40])
+def test_scan_query_count_does_not_grow_with_rows(rows, django_assert_max_num_queries):
+    IdentityFactory.create_batch(rows, interactive_use_seen=True, third_party=True)
+    created = scan_create()
+    # Per detector: the upsert, the resolve, two counts and a progress update; nothing per row.
+    with django_assert_max_num_queries(10 + 7 * len(registry.all_detectors())):
+        scan_run(created.pk)
+
+
+def test_every_planted_demo_case_is_found():
+    call_command("seed_demo", "--quiet-logins", stdout=StringIO())
+    result = scan()
+    assert all("error" not in counts for counts in result.counts.values()), result.counts
+
+    def subjects(key):
+        return set(Finding.objects.filter(detector=key).values_list("subject_type", "subject_id"))
+
+    from inventory.models import AITool, Credential, ScopeGrant, ServiceIdentity
+
+    def identity(name):
+        return ("identity", ServiceIdentity.objects.get(name=name).pk)
+
+    def creds(name):
+        return {("credential", c) for c in Credential.objects.filter(identity__name=name).values_list("pk", flat=True)}
+
+    def grant(identity_name, scope):
+        return ("grant", ScopeGrant.objects.get(identity__name=identity_name, scope__name=scope, status="active").pk)
+
+    assert creds("gh-copilot-app") <= subjects("credential_not_rotated")  # 540 days, no expiry
+    assert creds("svc-old-jira-bot") <= subjects("credential_stale")
+    assert creds("svc-release-agent") & subjects("credential_expiring")
+    assert grant("gh-copilot-app", "github:secrets:read") in subjects("grant_unused")  # never used, admin
+    assert grant("svc-analytics-aws", "aws:iam:admin") in subjects("grant_unused")
+    assert {identity("svc-pagerduty-router"), identity("svc-legacy-summarizer")} <= subjects("identity_orphaned")
+    assert identity("svc-shared-notifier") in subjects("identity_reused")  # two tools and a shared secret
+    assert identity("svc-pagerduty-router") in subjects("identity_reused")  # same secret as the notifier
+    assert identity("svc-release-agent") in subjects("identity_env_mixed")
+    assert identity("svc-crm-reader") in subjects("identity_human_use")
+    assert creds("svc-analytics-aws") <= subjects("secret_exposed")  # in a repository
+    assert ("tool", AITool.objects.get(slug="support-bot").pk) in subjects("secret_exposed")  # key in its prompt
+    assert identity("gh-copilot-app") in subjects("third_party_unreviewed")
+    assert ("tool", AITool.objects.get(slug="code-copilot").pk) in subjects("tool_unmediated")
+    assert grant("svc-crm-reader", "salesforce:customer:read") in subjects("grant_unapproved")
+    healthy = AITool.objects.get(slug="docs-mcp")
+    assert not Finding.objects.filter(tool=healthy, detector__in=["tool_unmediated", "secret_exposed"]).exists()

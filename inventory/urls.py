@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import finding_views, views
+from . import compliance_views, finding_views, views
 
 app_name = "inventory"
 
@@ -18,6 +18,12 @@ urlpatterns = [
     path("identities/<int:pk>/", views.identity_detail, name="identity_detail"),
     path("identities/<int:pk>/edit/", views.identity_edit, name="identity_edit"),
     path("identities/<int:pk>/credentials/", views.credential_add, name="credential_add"),
+    path("tools/<int:pk>/posture/", compliance_views.tool_posture, name="tool_posture"),
+    path("tools/<int:pk>/attest/", compliance_views.attest, name="attest"),
+    path("compliance/", compliance_views.compliance_overview, name="compliance"),
+    path("compliance/controls/<int:pk>/", compliance_views.control_detail, name="control_detail"),
+    path("compliance/export.csv", compliance_views.compliance_export, name="compliance_export"),
+    path("compliance/report/", compliance_views.compliance_report, name="compliance_report"),
     path("findings/", finding_views.finding_list, name="finding_list"),
     path("findings/bulk/", finding_views.finding_bulk, name="finding_bulk"),
     path("findings/<int:pk>/", finding_views.finding_detail, name="finding_detail"),

@@ -1,12 +1,9 @@
 """Inventory pages. Thin: reads come from selectors, writes from services; one view serves page and htmx partial."""
 
-import csv
-from collections.abc import Iterable, Iterator
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -15,6 +12,7 @@ from nhi_portal.decorators import portal_page
 from nhi_portal.exceptions import PortalError
 
 from . import filters, forms, selectors, services
+from .exports import csv_response
 from .models import AITool, ServiceIdentity
 from .models.querysets import owner_may_edit
 
@@ -212,30 +210,6 @@ def credential_add(request, pk: int):
     return render(request, "inventory/identity_detail.html", context, status=400)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _csv_cell(value) -> str:
-    """Neutralise spreadsheet formulas: a cell that starts with = + - @ is read as text."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _csv_response(filename: str, header: list[str], rows: Iterable[list]) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow([_csv_cell(v) for v in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @portal_page
 def tool_export(request):
     filterset = filters.ToolFilter(request.GET, queryset=selectors.tool_list(user=request.user))
@@ -250,7 +224,7 @@ def tool_export(request):
         ]
         for t in queryset.iterator(chunk_size=2000)
     )  # fmt: skip
-    return _csv_response("ai-tools.csv", header, rows)
+    return csv_response("ai-tools.csv", header, rows)
 
 
 @portal_page
@@ -267,4 +241,4 @@ def identity_export(request):
         ]
         for i in queryset.iterator(chunk_size=2000)
     )  # fmt: skip
-    return _csv_response("service-identities.csv", header, rows)
+    return csv_response("service-identities.csv", header, rows)

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import audit, findings, imports, me, views
+from . import audit, findings, imports, me, posture, views
 
 router = DefaultRouter()
 router.register("tools", views.ToolViewSet, basename="tool")
@@ -11,6 +11,7 @@ router.register("scopes", views.ScopeViewSet, basename="scope")
 router.register("audit", audit.AuditEntryViewSet, basename="audit")
 router.register("findings", findings.FindingViewSet, basename="finding")
 router.register("scans", findings.ScanViewSet, basename="scan")
+router.register("frameworks", posture.FrameworkViewSet, basename="framework")
 
 urlpatterns = [
     path("import/", imports.ImportView.as_view(), name="import"),

@@ -8,6 +8,7 @@ from inventory import filters, selectors, services
 from inventory.models import Scope
 
 from . import serializers
+from .posture import ToolPostureMixin
 
 
 class _ServiceWriteMixin:
@@ -27,7 +28,7 @@ class _ServiceWriteMixin:
         serializer.instance = type(self).update_service(actor=self.request.user, data=data, **kwargs)
 
 
-class ToolViewSet(_ServiceWriteMixin, viewsets.ModelViewSet):
+class ToolViewSet(ToolPostureMixin, _ServiceWriteMixin, viewsets.ModelViewSet):
     serializer_class = serializers.ToolSerializer
     filterset_class = filters.ToolFilter
     filter_backends = [DjangoFilterBackend]

@@ -1,6 +1,7 @@
 from .audit import AppendOnlyError, AuditBatch, AuditEntry
 from .events import AccessEvent, UsageWatermark
 from .findings import Finding, FindingStatus, Scan, Severity, SubjectType, ToolSecretMatch
+from .frameworks import Attestation, Control, ControlSnapshot, Framework, PostureSnapshot
 from .identities import Credential, ServiceIdentity
 from .scopes import Scope, ScopeGrant
 from .teams import Team
@@ -10,11 +11,16 @@ __all__ = [
     "AITool",
     "AccessEvent",
     "AppendOnlyError",
+    "Attestation",
     "AuditBatch",
     "AuditEntry",
+    "Control",
+    "ControlSnapshot",
     "Credential",
     "Finding",
     "FindingStatus",
+    "Framework",
+    "PostureSnapshot",
     "Scan",
     "Scope",
     "ScopeGrant",

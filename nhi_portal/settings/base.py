@@ -177,6 +177,7 @@ CELERY_BEAT_SCHEDULE = {
     "seal-audit-trail": {"task": "inventory.tasks.seal_audit_trail", "schedule": 60.0},
     "roll-up-usage": {"task": "inventory.tasks.roll_up_usage", "schedule": 60.0},
     "daily-detection-scan": {"task": "inventory.tasks.scheduled_scan", "schedule": crontab(hour=2, minute=30)},
+    "daily-posture-snapshot": {"task": "inventory.tasks.take_posture_snapshot", "schedule": crontab(hour=5, minute=0)},
 }
 # Detector thresholds in days; any key left out keeps the detector's default.
 NHI_DETECTION_THRESHOLDS = {

@@ -10,7 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from inventory.management.commands.seed_scale import OWNER_PREFIX
-from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+from inventory.models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
 from tests.factories import ToolFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,6 +76,20 @@ def test_reset_replaces_the_inventory():
     assert AITool.objects.count() == 5
     assert Credential.objects.count() == 30
     assert get_user_model().objects.filter(username__startswith=OWNER_PREFIX).count() == 24
+
+
+def test_reset_also_clears_rows_that_point_into_the_inventory():
+    seed()
+    tool = AITool.objects.first()
+    AccessEvent.objects.create(
+        occurred_at=timezone.now(), source="gw", tool=tool, tool_ref=tool.slug, decision="deny", reason="no_grant"
+    )
+
+    # The event protects its tool (PROTECT, append-only); --reset clears both rather than failing.
+    seed(reset=True)
+
+    assert not AccessEvent.objects.exists()
+    assert AITool.objects.count() == 20
 
 
 def test_leaves_sequences_and_constraints_working():

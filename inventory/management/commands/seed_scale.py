@@ -428,6 +428,25 @@ def _m2m_fields(model: type[Model], name: str) -> tuple[str, str, str]:
     return "id", field.m2m_column_name(), field.m2m_reverse_name()
 
 
+def seeded_and_dependent_models() -> list[type[Model]]:
+    """The tables this command fills and every table that points into them, however indirectly.
+
+    --reset must clear access requests, findings, access events and the like with the tools they name;
+    reference data that only points outward (frameworks and controls, users, groups) is left alone.
+    """
+    doomed: set[type[Model]] = set(SEEDED_MODELS)
+    candidates = [model for model in apps.get_models(include_auto_created=True) if model._meta.managed]
+    grew = True
+    while grew:
+        grew = False
+        for model in candidates:
+            targets = {field.related_model for field in model._meta.concrete_fields if field.is_relation}
+            if model not in doomed and targets & doomed:
+                doomed.add(model)
+                grew = True
+    return sorted(doomed, key=lambda model: model._meta.db_table)
+
+
 def uniform_between(rng: random.Random, start: float, end: float) -> float:
     return start + rng.random() * max(end - start, 0.0)
 
@@ -449,8 +468,8 @@ def _with_defaults(model: type[Model], fields: Sequence[str], rows: Iterable[tup
     for field in missing:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             value = _datetime(time.time())
-        elif field.has_default() or field.null:
-            value = field.get_default()
+        elif field.has_default() or field.null or field.empty_strings_allowed:
+            value = field.get_default()  # what bulk_create would store: the default, None or ""
         else:
             raise CommandError(f"seed_scale does not know what to put in {model.__name__}.{field.name}; teach Estate.")
         extra.append(field.get_db_prep_save(value, connection))
@@ -532,7 +551,7 @@ def bulk_create_rows(model: type[Model], fields: Sequence[str], rows: Iterable[t
 class Command(BaseCommand):
     help = (
         "Fill an empty inventory with benchmark-sized data (COPY on PostgreSQL). "
-        "--reset first truncates every inventory table (and, on PostgreSQL, tables that reference them)."
+        "--reset first empties the inventory tables and every table that references them."
     )
 
     def add_arguments(self, parser):
@@ -599,12 +618,13 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Seeded the inventory in {elapsed:.1f}s on {connection.vendor}."))
 
     def _truncate(self, postgres: bool) -> None:
-        models = list(apps.get_app_config("inventory").get_models(include_auto_created=True))
+        models = seeded_and_dependent_models()
         tables = [connection.ops.quote_name(model._meta.db_table) for model in models]
+        self.stdout.write(f"Clearing {len(tables)} tables: {', '.join(model._meta.db_table for model in models)}")
         with connection.cursor() as cursor:
             if postgres:
-                # CASCADE: rows elsewhere (approvals, findings) that point into the inventory go with it.
-                cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                # No CASCADE: a table pointing in that the models do not know about should stop the reset, not vanish.
+                cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
             else:
                 # Foreign keys are checked at commit, so the order of the deletes does not matter.
                 for table in tables:

@@ -1,0 +1,94 @@
+"""Posture over the API: a tool's controls per framework, and the frameworks with pass rates across tools."""
+
+from django.db.models import Count, Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from inventory import posture
+from inventory.models import ControlSnapshot, Framework
+
+
+class FrameworkSerializer(serializers.ModelSerializer):
+    controls = serializers.IntegerField(source="control_count", read_only=True)
+
+    class Meta:
+        model = Framework
+        fields = ["id", "key", "name", "version", "catalog_revision", "publisher", "source", "verification", "url"]
+        fields += ["controls"]
+
+
+def tool_posture_payload(tool, frameworks) -> list[dict]:
+    payload = []
+    for framework in frameworks:
+        result = posture.tool_posture(tool, framework)
+        payload.append(
+            {
+                "framework": framework.key,
+                "version": framework.version,
+                "assessed": result.assessed,
+                "passing": result.passing,
+                "score": result.score,
+                "controls": [
+                    {
+                        "id": r.control.control_id,
+                        "title": r.control.title,
+                        "legacy_ids": r.control.legacy_ids,
+                        "status": "pass" if r.status == "attested" else r.status,
+                        "attested": r.status == "attested",
+                        "detectors": r.detectors,
+                        "findings": [f.pk for f in r.findings],
+                    }
+                    for r in result.results
+                ],
+            }
+        )
+    return payload
+
+
+class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
+    """Any signed-in user may read the catalog; pass rates come from the latest daily snapshot."""
+
+    serializer_class = FrameworkSerializer
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        return Framework.objects.annotate(
+            control_count=Count("controls", filter=Q(controls__retired_at=None))
+        ).order_by("key")
+
+    def retrieve(self, request, *args, **kwargs):
+        framework = self.get_object()
+        day = posture.latest_day(framework)
+        snaps = {
+            s.control_id: s for s in ControlSnapshot.objects.filter(control__framework=framework, day=day)
+        } if day else {}  # fmt: skip
+        mapped = posture.detectors_by_control()
+        controls = []
+        for control in framework.controls.filter(retired_at__isnull=True).order_by("order"):
+            snap = snaps.get(control.pk)
+            detectors = mapped.get(control.ref, [])
+            rate = None
+            if snap and snap.tools_assessed:
+                rate = round(100 * (snap.tools_assessed - snap.tools_failing) / snap.tools_assessed, 1)
+            controls.append(
+                {"id": control.control_id, "title": control.title, "description": control.description,
+                 "legacy_ids": control.legacy_ids, "detectors": detectors,
+                 "assessed": bool(detectors), "pass_rate": rate,
+                 "tools_failing": snap.tools_failing if snap else None}
+            )  # fmt: skip
+        data = self.get_serializer(framework).data | {"snapshot_day": day, "controls": controls}
+        return Response(data)
+
+
+class ToolPostureMixin:
+    @extend_schema(parameters=[OpenApiParameter("framework", str, description="Only this framework key.")])
+    @action(detail=True, methods=["get"])
+    def posture(self, request, pk=None):
+        tool = self.get_object()
+        frameworks = Framework.objects.order_by("key")
+        if key := request.query_params.get("framework"):
+            frameworks = frameworks.filter(key=key)
+        return Response({"tool": tool.slug, "risk_tier": posture.risk_tier(tool),
+                         "frameworks": tool_posture_payload(tool, frameworks)})  # fmt: skip

@@ -1,0 +1,240 @@
+"""Posture pages: a tool's Posture tab, the compliance overview for managers, a control's page, exports."""
+
+import csv
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Sum
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from nhi_portal import roles
+from nhi_portal.decorators import portal_page
+
+from . import posture
+from .audit import audit_record
+from .exports import Echo, csv_cell
+from .models import AITool, Attestation, Control, ControlSnapshot, Finding, Framework, PostureSnapshot
+
+DEFAULT_FRAMEWORK = "OWASP-NHI-2025"
+
+
+def _framework(request) -> Framework:
+    key = request.GET.get("framework") or DEFAULT_FRAMEWORK
+    framework = Framework.objects.filter(key=key).first() or Framework.objects.order_by("key").first()
+    if framework is None:
+        raise Http404("No control catalog loaded: run manage.py load_frameworks.")
+    return framework
+
+
+def _compliance_reader(request) -> None:
+    """Compliance across tools is for security and managers; owners read their own tools' posture tabs."""
+    if not roles.sees_everything(request.user):
+        raise PermissionDenied
+
+
+class AttestationForm(forms.Form):
+    control = forms.IntegerField()
+    note = forms.CharField(max_length=4000)
+    expires_at = forms.DateField()
+
+
+@portal_page
+def tool_posture(request, pk: int):
+    tool = get_object_or_404(AITool.objects.visible_to(request.user).select_related("owner", "team"), pk=pk)
+    framework = _framework(request)
+    context = {
+        "tool": tool,
+        "framework": framework,
+        "frameworks": Framework.objects.order_by("key"),
+        "posture": posture.tool_posture(tool, framework),
+        "tier": posture.risk_tier(tool),
+    }
+    template = "inventory/tool_posture.html"
+    return render(request, f"{template}#posture" if request.htmx else template, context)
+
+
+@portal_page(write=True)
+@require_POST
+def attest(request, pk: int):
+    if not roles.is_security(request.user):
+        raise PermissionDenied
+    tool = get_object_or_404(AITool, pk=pk)
+    form = AttestationForm(request.POST)
+    control = Control.objects.filter(pk=form.data.get("control")).select_related("framework").first()
+    if control is None or not form.is_valid():
+        messages.error(request, "Attestation needs a control, a note and an expiry date.")
+    elif posture.detectors_by_control().get(control.ref):
+        messages.error(request, "Detectors assess this control; fix the findings instead of attesting it.")
+    elif form.cleaned_data["expires_at"] <= timezone.localdate():
+        messages.error(request, "The attestation must expire in the future.")
+    else:
+        expires = timezone.make_aware(
+            timezone.datetime.combine(form.cleaned_data["expires_at"], timezone.datetime.min.time())
+        )
+        attestation = Attestation.objects.create(
+            tool=tool, control=control, attested_by=request.user, note=form.cleaned_data["note"], expires_at=expires
+        )
+        after = {"tool": tool.pk, "control": control.ref, "expires_at": expires}
+        audit_record(
+            actor=request.user, action="control.attested", obj=attestation, after=after, comment=form.data["note"]
+        )
+        messages.success(request, f"Attested {control.ref} for {tool.name}.")
+    return redirect(f"{tool.get_absolute_url()}posture/?framework={control.framework.key if control else ''}")
+
+
+def _visible_snapshots(request, framework: Framework, day):
+    return PostureSnapshot.objects.filter(
+        framework=framework, day=day, tool__in=AITool.objects.visible_to(request.user)
+    )
+
+
+def _trend(framework: Framework, days: int) -> list[tuple]:
+    since = timezone.localdate() - timedelta(days=days)
+    rows = (
+        ControlSnapshot.objects.filter(control__framework=framework, day__gte=since)
+        .values("day")
+        .annotate(assessed=Sum("tools_assessed"), failing=Sum("tools_failing"))
+        .order_by("day")
+    )
+    return [(r["day"], round(100 * (r["assessed"] - r["failing"]) / r["assessed"], 1)) for r in rows if r["assessed"]]
+
+
+def _svg_points(trend: list[tuple], width: int = 600, height: int = 140) -> str:
+    if not trend:
+        return ""
+    step = width / max(len(trend) - 1, 1)
+    return " ".join(
+        f"{round(i * step, 1)},{round(height - value * height / 100, 1)}" for i, (_, value) in enumerate(trend)
+    )
+
+
+def _rate(assessed, failing) -> float | None:
+    return round(100 * (assessed - failing) / assessed, 1) if assessed else None
+
+
+@portal_page
+def compliance_overview(request):
+    _compliance_reader(request)
+    framework = _framework(request)
+    day = posture.latest_day(framework)
+    snaps = _visible_snapshots(request, framework, day) if day else PostureSnapshot.objects.none()
+    totals = snaps.aggregate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
+
+    def breakdown(field):
+        rows = snaps.values(field).annotate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
+        return [(r[field] or "—", r["tools"], _rate(r["assessed"], r["failing"])) for r in rows.order_by(field)]
+
+    days = 90 if request.GET.get("days") == "90" else 30
+    trend = _trend(framework, days)
+    worst = (
+        ControlSnapshot.objects.filter(control__framework=framework, day=day, tools_failing__gt=0)
+        .select_related("control")
+        .order_by("-tools_failing")[:10]
+        if day
+        else []
+    )
+    context = {
+        "framework": framework,
+        "frameworks": Framework.objects.order_by("key"),
+        "day": day,
+        "tools": totals["tools"] or 0,
+        "pass_rate": _rate(totals["assessed"] or 0, totals["failing"] or 0),
+        "by_team": breakdown("tool__team__name"),
+        "by_env": breakdown("tool__environment"),
+        "worst": worst,
+        "at_risk": snaps.filter(failing__gt=0).select_related("tool").order_by("-failing", "tool__name")[:10],
+        "trend": trend,
+        "trend_points": _svg_points(trend),
+        "days": days,
+        "not_assessed": framework.controls.filter(retired_at__isnull=True).count()
+        - len({ref for ref in posture.detectors_by_control() if ref.startswith(f"{framework.key}:")}
+              & {f"{framework.key}:{c}" for c in framework.controls.values_list("control_id", flat=True)}),
+    }  # fmt: skip
+    template = "inventory/compliance_overview.html"
+    return render(request, f"{template}#overview" if request.htmx else template, context)
+
+
+@portal_page
+def control_detail(request, pk: int):
+    _compliance_reader(request)
+    control = get_object_or_404(Control.objects.select_related("framework"), pk=pk)
+    detectors = posture.detectors_by_control().get(control.ref, [])
+    findings = (
+        Finding.objects.filter(detector__in=detectors, status__in=posture.FAILING)
+        .select_related("tool", "identity")
+        .order_by("tool__name", "-severity")
+    )
+    page = Paginator(findings, 50).get_page(request.GET.get("page"))
+    context = {
+        "control": control,
+        "detectors": detectors,
+        "page": page,
+        "attestations": control.attestations.filter(expires_at__gt=timezone.now()).select_related(
+            "tool", "attested_by"
+        ),
+    }
+    return render(request, "inventory/control_detail.html", context)
+
+
+@portal_page
+def compliance_export(request):
+    """The per-tool control matrix of one framework as CSV: pass, fail, attested or not_assessed per cell."""
+    _compliance_reader(request)
+    framework = _framework(request)
+    controls = list(framework.controls.filter(retired_at__isnull=True).order_by("order"))
+    mapped = posture.detectors_by_control()
+    failing = posture.failing_pairs(framework)
+    attested = set(
+        Attestation.objects.filter(control__framework=framework, expires_at__gt=timezone.now()).values_list(
+            "tool_id", "control_id"
+        )
+    )
+    writer = csv.writer(Echo())
+
+    def cell(tool_id, control):
+        if mapped.get(control.ref):
+            return "fail" if (tool_id, control.pk) in failing else "pass"
+        return "attested" if (tool_id, control.pk) in attested else "not_assessed"
+
+    def rows():
+        yield writer.writerow(["tool", "team", "environment", *[c.control_id for c in controls]])
+        tools = (
+            AITool.objects.visible_to(request.user).exclude(status="retired").select_related("team").order_by("slug")
+        )
+        for tool in tools.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [csv_cell(tool.slug), csv_cell(tool.team.slug if tool.team else ""), tool.environment,
+                 *[cell(tool.pk, c) for c in controls]]
+            )  # fmt: skip
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="posture-{framework.key}-{timezone.localdate()}.csv"'
+    return response
+
+
+@portal_page
+def compliance_report(request):
+    """A dated, print-friendly report across frameworks, with the catalog versions used."""
+    _compliance_reader(request)
+    sections = []
+    for framework in Framework.objects.order_by("key"):
+        day = posture.latest_day(framework)
+        snaps = _visible_snapshots(request, framework, day) if day else PostureSnapshot.objects.none()
+        totals = snaps.aggregate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
+        worst = ControlSnapshot.objects.filter(control__framework=framework, day=day, tools_failing__gt=0)
+        sections.append(
+            {
+                "framework": framework,
+                "day": day,
+                "tools": totals["tools"] or 0,
+                "pass_rate": _rate(totals["assessed"] or 0, totals["failing"] or 0),
+                "worst": worst.select_related("control").order_by("-tools_failing")[:5] if day else [],
+            }
+        )
+    return render(request, "inventory/compliance_report.html", {"sections": sections, "today": timezone.now()})

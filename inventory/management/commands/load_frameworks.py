@@ -1,0 +1,17 @@
+"""Load or refresh the control catalog from inventory/catalog/*.json. Safe to run again: unchanged data stays."""
+
+from django.core.management.base import BaseCommand
+
+from inventory.catalog_loader import load_frameworks
+
+
+class Command(BaseCommand):
+    help = "Load the framework control catalog (idempotent; retires controls a new revision drops)."
+
+    def handle(self, *args, **options):
+        result = load_frameworks()
+        self.stdout.write(
+            f"{len(result.files)} catalog files: frameworks +{result.frameworks_created} ~{result.frameworks_updated}; "
+            f"controls +{result.controls_created} ~{result.controls_updated} retired {result.controls_retired}; "
+            f"{result.unchanged} unchanged."
+        )

@@ -1,0 +1,16 @@
+from django.db import migrations
+
+
+def load(apps, schema_editor):
+    from inventory.catalog_loader import load_frameworks
+
+    load_frameworks(
+        framework_model=apps.get_model("inventory", "Framework"),
+        control_model=apps.get_model("inventory", "Control"),
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("inventory", "0007_frameworks_and_posture")]
+
+    operations = [migrations.RunPython(load, migrations.RunPython.noop)]

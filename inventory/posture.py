@@ -1,0 +1,222 @@
+"""Posture: findings turned into pass / fail per control, per tool and across tools.
+
+A control passes for a tool when no unresolved (open or acknowledged) finding of a detector mapped to it concerns
+the tool, its identities, their credentials or grants; it fails with those findings as evidence. Controls no
+detector evidences are "not assessed" (never counted as passing) unless security attested them for the tool.
+The daily snapshot is set-based SQL; the overview pages read the snapshots.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .detection import registry
+from .models import (
+    AITool,
+    Attestation,
+    Control,
+    ControlSnapshot,
+    Finding,
+    FindingStatus,
+    Framework,
+    PostureSnapshot,
+    ToolIdentity,
+)
+
+FAILING = (FindingStatus.OPEN, FindingStatus.ACKNOWLEDGED)
+SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+
+
+def detectors_by_control() -> dict[str, list[str]]:
+    """ "FRAMEWORK:ID" -> detector keys that evidence it."""
+    mapping: dict[str, list[str]] = defaultdict(list)
+    for detector in registry.all_detectors():
+        for ref in detector.controls:
+            mapping[ref].append(detector.key)
+    return dict(mapping)
+
+
+@dataclass
+class ControlResult:
+    control: Control
+    status: str  # pass | fail | not_assessed | attested
+    detectors: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    attestation: Attestation | None = None
+
+
+@dataclass
+class ToolPosture:
+    framework: Framework
+    results: list[ControlResult]
+
+    @property
+    def assessed(self) -> int:
+        return sum(r.status != "not_assessed" for r in self.results)
+
+    @property
+    def passing(self) -> int:
+        return sum(r.status in ("pass", "attested") for r in self.results)
+
+    @property
+    def score(self) -> float | None:
+        return round(100 * self.passing / self.assessed) if self.assessed else None
+
+
+def _tool_findings(tool: AITool) -> list[Finding]:
+    bound = ToolIdentity.objects.filter(tool=tool).values("identity_id")
+    return list(
+        Finding.objects.filter(status__in=FAILING)
+        .filter(Q(tool=tool) | Q(identity_id__in=bound))
+        .select_related("identity")
+        .order_by("-severity", "-last_seen_at")
+    )
+
+
+def tool_posture(tool: AITool, framework: Framework) -> ToolPosture:
+    mapping = detectors_by_control()
+    findings_by_detector: dict[str, list[Finding]] = defaultdict(list)
+    for finding in _tool_findings(tool):
+        findings_by_detector[finding.detector].append(finding)
+    attestations = {
+        a.control_id: a
+        for a in Attestation.objects.filter(tool=tool, control__framework=framework, expires_at__gt=timezone.now())
+        .select_related("attested_by")
+        .order_by("attested_at")
+    }
+    results = []
+    for control in framework.controls.filter(retired_at__isnull=True).order_by("order"):
+        detectors = mapping.get(f"{framework.key}:{control.control_id}", [])
+        evidence = [f for key in detectors for f in findings_by_detector.get(key, [])]
+        if detectors:
+            status = "fail" if evidence else "pass"
+        else:
+            status = "attested" if control.pk in attestations else "not_assessed"
+        results.append(ControlResult(control, status, detectors, evidence, attestations.get(control.pk)))
+    return ToolPosture(framework, results)
+
+
+def risk_tier(tool: AITool) -> str:
+    """The worst severity among the tool's unresolved findings: critical, high, medium, low or none."""
+    worst = max((SEVERITY_RANK.get(f.severity, 0) for f in _tool_findings(tool)), default=0)
+    return {4: "critical", 3: "high", 2: "medium", 1: "low", 0: "none"}[worst]
+
+
+def _mapping_rows() -> list[tuple[str, int]]:
+    """(detector, control pk) pairs for the controls of the loaded catalog."""
+    ids = {
+        f"{key}:{cid}": pk
+        for pk, key, cid in Control.objects.filter(retired_at__isnull=True).values_list(
+            "pk", "framework__key", "control_id"
+        )
+    }
+    return [(d, ids[ref]) for ref, detectors in detectors_by_control().items() if ref in ids for d in detectors]
+
+
+def snapshot(*, day: date | None = None) -> dict[str, int]:
+    """Write today's PostureSnapshot (per tool per framework) and ControlSnapshot (per control) rows, in SQL."""
+    day = day or timezone.localdate()
+    pairs = _mapping_rows()
+    if not pairs:
+        return {"posture_rows": 0, "control_rows": 0}
+    q = connection.ops.quote_name
+    failing_sql, mapping_params = _failing_sql(pairs)
+    tool, control = q(AITool._meta.db_table), q(Control._meta.db_table)
+    attestation = q(Attestation._meta.db_table)
+    posture, control_snap = q(PostureSnapshot._meta.db_table), q(ControlSnapshot._meta.db_table)
+    now = timezone.now()
+    common = f"""{failing_sql},
+        mapped AS (SELECT DISTINCT control_id FROM mapping),
+        live_tools AS (SELECT id FROM {tool} WHERE status <> 'retired')
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            common
+            + f"""
+            , assessed AS (
+                SELECT c.framework_id, COUNT(*) AS n FROM {control} c JOIN mapped m ON m.control_id = c.id
+                 GROUP BY c.framework_id
+            ),
+            fails AS (
+                SELECT fl.tool_id, c.framework_id, COUNT(*) AS n
+                  FROM failing fl JOIN {control} c ON c.id = fl.control_id
+                 GROUP BY fl.tool_id, c.framework_id
+            ),
+            attested AS (
+                SELECT a.tool_id, c.framework_id, COUNT(DISTINCT a.control_id) AS n FROM {attestation} a
+                  JOIN {control} c ON c.id = a.control_id
+                 WHERE a.expires_at > %s AND c.id NOT IN (SELECT control_id FROM mapped)
+                 GROUP BY a.tool_id, c.framework_id
+            )
+            INSERT INTO {posture} (day, tool_id, framework_id, assessed, failing)
+            SELECT %s, t.id, a.framework_id, a.n + COALESCE(att.n, 0), COALESCE(fs.n, 0)
+              FROM live_tools t CROSS JOIN assessed a
+              LEFT JOIN fails fs ON fs.tool_id = t.id AND fs.framework_id = a.framework_id
+              LEFT JOIN attested att ON att.tool_id = t.id AND att.framework_id = a.framework_id
+             WHERE true
+            ON CONFLICT (day, tool_id, framework_id)
+            DO UPDATE SET assessed = excluded.assessed, failing = excluded.failing
+            """,
+            [*mapping_params, now, day],
+        )
+        cursor.execute(
+            common
+            + f"""
+            , tool_count AS (SELECT COUNT(*) AS n FROM live_tools)
+            INSERT INTO {control_snap} (day, control_id, tools_assessed, tools_failing)
+            SELECT %s, m.control_id, (SELECT n FROM tool_count),
+                   (SELECT COUNT(*) FROM failing fl JOIN live_tools lt ON lt.id = fl.tool_id
+                     WHERE fl.control_id = m.control_id)
+              FROM mapped m WHERE true
+            ON CONFLICT (day, control_id) DO UPDATE SET tools_assessed = excluded.tools_assessed,
+                                                       tools_failing = excluded.tools_failing
+            """,
+            [*mapping_params, day],
+        )
+    return {
+        "posture_rows": PostureSnapshot.objects.filter(day=day).count(),
+        "control_rows": ControlSnapshot.objects.filter(day=day).count(),
+    }
+
+
+def latest_day(framework: Framework) -> date | None:
+    row = PostureSnapshot.objects.filter(framework=framework).order_by("-day").values_list("day", flat=True).first()
+    return row
+
+
+def _failing_sql(pairs: list[tuple[str, int]]) -> tuple[str, list]:
+    """A WITH clause ending in `failing(tool_id, control_id)`: the controls each tool fails now, via findings on the
+    tool itself or on any identity bound to it."""
+    q = connection.ops.quote_name
+    finding, binding = q(Finding._meta.db_table), q(ToolIdentity._meta.db_table)
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    sql = f"""
+        WITH mapping(detector, control_id) AS (VALUES {values}),
+        failing_detectors AS (
+            SELECT f.tool_id AS tool_id, f.detector FROM {finding} f
+             WHERE f.status IN ('open', 'acknowledged') AND f.tool_id IS NOT NULL
+            UNION
+            SELECT b.tool_id, f.detector FROM {finding} f JOIN {binding} b ON b.identity_id = f.identity_id
+             WHERE f.status IN ('open', 'acknowledged')
+        ),
+        failing AS (
+            SELECT DISTINCT fd.tool_id, m.control_id
+              FROM failing_detectors fd JOIN mapping m ON m.detector = fd.detector
+        )"""
+    return sql, [v for pair in pairs for v in pair]
+
+
+def failing_pairs(framework: Framework) -> set[tuple[int, int]]:
+    """(tool id, control id) pairs failing now, for one framework, computed in SQL."""
+    controls = set(framework.controls.values_list("pk", flat=True))
+    pairs = [(d, c) for d, c in _mapping_rows() if c in controls]
+    if not pairs:
+        return set()
+    sql, params = _failing_sql(pairs)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " SELECT tool_id, control_id FROM failing", params)
+        return {(int(t), int(c)) for t, c in cursor.fetchall()}

@@ -32,7 +32,7 @@ DETECTOR = register(
         query=query,
         controls=(
             "NIST-CSF-2.0:PR.AA-05", "OWASP-NHI-2025:NHI5", "NIST-SP-800-207:ZT-T4", "NIST-SP-800-53r5:AC-2",
-            "ISO-IEC-27001-2022-AnnexA:A.5.18", "NIST-CSF-2.0:ID.RA-07", "OWASP-LLM-Top10-2025:LLM06",
+            "ISO-IEC-27001-2022-AnnexA:A.5.18", "NIST-CSF-2.0:ID.RA-07", "OWASP-LLM-Top10-2025:LLM06:2025",
         ),
         why="Nobody approved this access through the workflow, or it has outlived the approval it had, so nobody is "
         "accountable for it being there.",

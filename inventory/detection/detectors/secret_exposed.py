@@ -27,7 +27,7 @@ DETECTOR = register(
         controls=(
             "OWASP-NHI-2025:NHI2", "NIST-CSF-2.0:PR.DS-01", "NIST-CSF-2.0:PR.AA-01", "NIST-SP-800-207:ZT-T6",
             "NIST-SP-800-53r5:IA-5(7)", "ISO-IEC-27001-2022-AnnexA:A.5.17", "ISO-IEC-27001-2022-AnnexA:A.8.12",
-            "OWASP-LLM-Top10-2025:LLM07", "OWASP-LLM-Top10-2025:LLM02",
+            "OWASP-LLM-Top10-2025:LLM07:2025", "OWASP-LLM-Top10-2025:LLM02:2025",
         ),
         why="A secret in a system prompt can be talked out of the model; one in a connector configuration or a "
         "repository is readable by everyone who can read those.",

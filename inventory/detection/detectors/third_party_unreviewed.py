@@ -25,7 +25,7 @@ DETECTOR = register(
         controls=(
             "OWASP-NHI-2025:NHI3", "NIST-CSF-2.0:GV.SC-07", "NIST-CSF-2.0:GV.SC-06", "NIST-SP-800-207:ZT-T5",
             "NIST-SP-800-53r5:SA-9", "NIST-SP-800-53r5:SR-6", "ISO-IEC-27001-2022-AnnexA:A.5.19",
-            "ISO-IEC-27001-2022-AnnexA:A.5.22", "OWASP-LLM-Top10-2025:LLM03", "OWASP-Agentic-Top10-2026:ASI04",
+            "ISO-IEC-27001-2022-AnnexA:A.5.22", "OWASP-LLM-Top10-2025:LLM03:2025", "OWASP-Agentic-Top10-2026:ASI04",
         ),
         why="A vendor's AI integration holds this access; if the vendor or its extension is compromised, so is the "
         "access, and nobody has checked it lately.",

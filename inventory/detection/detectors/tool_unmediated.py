@@ -35,7 +35,7 @@ DETECTOR = register(
             "NIST-CSF-2.0:PR.AA-04", "NIST-CSF-2.0:PR.AA-05", "NIST-CSF-2.0:PR.PS-04", "NIST-SP-800-207:ZT-T6",
             "NIST-SP-800-207:ZT-T3", "NIST-SP-800-53r5:AC-3", "NIST-SP-800-53r5:AU-3", "NIST-SP-800-53r5:AU-10",
             "NIST-SP-800-53r5:AC-24", "ISO-IEC-27001-2022-AnnexA:A.5.15", "ISO-IEC-27001-2022-AnnexA:A.8.15",
-            "OWASP-LLM-Top10-2025:LLM06", "OWASP-Agentic-Top10-2026:ASI03", "OWASP-NHI-2025:NHI5",
+            "OWASP-LLM-Top10-2025:LLM06:2025", "OWASP-Agentic-Top10-2026:ASI03", "OWASP-NHI-2025:NHI5",
             "OWASP-NHI-2025:NHI10",
         ),
         why="The tool holds live grants but does not ask before acting, or its actions do not say which person they "

@@ -623,8 +623,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Clearing {len(tables)} tables: {', '.join(model._meta.db_table for model in models)}")
         with connection.cursor() as cursor:
             if postgres:
+                # TRUNCATE refuses while foreign-key checks are queued (rows written earlier in this transaction).
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 # No CASCADE: a table pointing in that the models do not know about should stop the reset, not vanish.
                 cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             else:
                 # Foreign keys are checked at commit, so the order of the deletes does not matter.
                 for table in tables:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AccessRequest, Decision, GrantIssue, PolicySettings, RequestedScope
+from .models import AccessRequest, Decision, GatewayToolLimit, GrantIssue, PolicySettings, RequestedScope
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -68,3 +68,15 @@ class PolicySettingsAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.updated_by = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(GatewayToolLimit)
+class GatewayToolLimitAdmin(admin.ModelAdmin):
+    """Which tools a gateway token may ask about; tokens themselves are issued with manage.py issue_token."""
+
+    list_display = ["token", "created_at"]
+    filter_horizontal = ["tools"]
+    readonly_fields = ["token"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,6 +1,22 @@
 from django.contrib import admin
 
-from .models import AITool, AuditEntry, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+from .models import (
+    AccessEvent,
+    AITool,
+    Attestation,
+    AuditBatch,
+    AuditEntry,
+    Control,
+    Credential,
+    Finding,
+    Framework,
+    Scan,
+    Scope,
+    ScopeGrant,
+    ServiceIdentity,
+    Team,
+    ToolIdentity,
+)
 
 
 class ToolIdentityInline(admin.TabularInline):
@@ -83,3 +99,70 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the system: readable in the admin, never editable there."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "decision", "reason", "tool_ref", "identity_ref", "on_behalf_of_ref", "scope_ref"]
+    list_filter = ["decision", "kind", "reason"]
+    search_fields = ["tool_ref", "identity_ref", "on_behalf_of_ref", "request_id"]
+
+
+@admin.register(AuditBatch)
+class AuditBatchAdmin(ReadOnlyAdmin):
+    list_display = ["stream", "seq", "first_id", "last_id", "entry_count", "sealed_at"]
+    list_filter = ["stream"]
+    exclude = ["leaves", "leaf_ids"]
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdmin):
+    """Triage happens on the findings page, where it is audited; the admin only reads."""
+
+    list_display = ["detector", "subject_type", "subject_id", "tool", "severity", "status", "last_seen_at"]
+    list_filter = ["detector", "severity", "status"]
+    list_select_related = ["tool"]
+
+
+@admin.register(Scan)
+class ScanAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "status", "progress", "total", "created_at", "finished_at"]
+    list_filter = ["status"]
+
+
+class ControlInline(admin.TabularInline):
+    model = Control
+    extra = 0
+    fields = ["control_id", "title", "legacy_ids", "retired_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Framework)
+class FrameworkAdmin(ReadOnlyAdmin):
+    """The catalog comes from versioned files (manage.py load_frameworks), not from hand edits."""
+
+    list_display = ["key", "name", "version", "catalog_revision", "loaded_at"]
+    inlines = [ControlInline]
+
+
+@admin.register(Attestation)
+class AttestationAdmin(ReadOnlyAdmin):
+    list_display = ["tool", "control", "attested_by", "attested_at", "expires_at"]
+    list_select_related = ["tool", "control", "attested_by"]

@@ -19,3 +19,11 @@ def test_schema_generates_without_warnings(tmp_path):
 def test_docs_are_served_from_the_package(client):
     page = client.get("/api/docs/").content.decode()
     assert "cdn" not in page.lower() and "/static/drf_spectacular_sidecar/" in page
+
+
+def test_admin_pages_render(admin_client):
+    from django.contrib import admin
+
+    for model in admin.site._registry:
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        assert admin_client.get(url).status_code == 200, url

@@ -33,12 +33,22 @@ from inventory.secrets import FINGERPRINT_PREFIX
 
 OWNER_PREFIX = "seed-owner-"
 DAY = 86400.0
-# Tables this command writes, in foreign-key order; any row in them means "not empty".
 TEAM_MEMBERS = Team.members.through
 TOOL_TEAMS = AITool.allowed_teams.through  # whom a tool may act for: members of these teams...
 TOOL_USERS = AITool.allowed_users.through  # ...and these people
-SEEDED_MODELS = (Team, AITool, ServiceIdentity, ToolIdentity, Credential, Scope, ScopeGrant, TEAM_MEMBERS, TOOL_TEAMS,
-                 TOOL_USERS)  # fmt: skip
+# Tables this command writes, in foreign-key order; any row in them means "not empty".
+SEEDED_MODELS = (
+    Team,
+    AITool,
+    ServiceIdentity,
+    ToolIdentity,
+    Credential,
+    Scope,
+    ScopeGrant,
+    TEAM_MEMBERS,
+    TOOL_TEAMS,
+    TOOL_USERS,
+)
 
 DOMAINS = (
     "payments", "billing", "support", "incident", "search", "checkout", "fraud", "identity", "platform",
@@ -149,33 +159,15 @@ class Estate:
     is small arrays; the million-row tables are generators, so memory stays flat while COPY streams.
     """
 
-    def __init__(
-        self,
-        *,
-        rng: random.Random,
-        owners: Sequence[int],
-        teams: int,
-        tools: int,
-        identities: int,
-        credentials: int,
-        scopes: int,
-        grants: int,
-    ) -> None:
-        self.rng = rng
+    def __init__(self, *, rng: random.Random, owners: Sequence[int], **counts: int) -> None:
+        """counts: teams, tools, identities, credentials, scopes, grants."""
+        self.rng, self.owners, self.counts = rng, owners, counts
         self.now = time.time()
-        self.counts = {
-            "teams": teams,
-            "tools": tools,
-            "identities": identities,
-            "credentials": credentials,
-            "scopes": scopes,
-            "grants": grants,
-        }
+        teams, tools, identities = counts["teams"], counts["tools"], counts["identities"]
         # A few owners run most tools (a platform team), a long tail runs one or two.
         owner_weights = list(accumulate(1 / (rank + 1) ** 0.7 for rank in range(len(owners))))
         self.owner_team = [rng.randint(1, teams) for _ in owners] if teams else [None] * len(owners)
         owner_rank = rng.choices(range(len(owners)), cum_weights=owner_weights, k=tools)
-        self.tool_owner_rank = array("l", owner_rank)
         self.tool_owner = array("q", (owners[rank] for rank in owner_rank))
         environment = _picker(rng, ENVIRONMENTS)
         self.tool_env = [environment() for _ in range(tools)]
@@ -199,7 +191,6 @@ class Estate:
         kind = _picker(rng, IDENTITY_KINDS)
         self.identity_kind = [kind() for _ in range(identities)]
         self.identity_created = array("d", (self.now - rng.uniform(30, 1400) * DAY for _ in range(identities)))
-        self.owners = owners
 
     # Each table: (model, field names in row order, rows). Names may be attnames (owner_id).
 
@@ -411,12 +402,12 @@ class Estate:
                 # A few active grants are past their end date: the expiry job has not caught them yet.
                 expires = now + rng.uniform(-3, 365) * DAY if rand() < 0.6 else None
             elif grant_status == "expired":
-                expires = uniform_between(rng, granted, now)
+                expires = _uniform_between(rng, granted, now)
             else:
-                revoked = uniform_between(rng, granted, now)
+                revoked = _uniform_between(rng, granted, now)
                 reason = rng.choice(("Access review: no longer needed.", "Tool retired.", "Suspected credential leak."))
             end = revoked or (min(expires, now) if expires else now)
-            used = _datetime(uniform_between(rng, granted, end)) if rand() < 0.8 else None
+            used = _datetime(_uniform_between(rng, granted, end)) if rand() < 0.8 else None
             yield (
                 index + 1, identity + 1, scope, tool, grant_status, constraint, _datetime(granted),
                 _datetime(expires) if expires else None, used, _datetime(revoked) if revoked else None, reason,
@@ -447,7 +438,7 @@ def seeded_and_dependent_models() -> list[type[Model]]:
     return sorted(doomed, key=lambda model: model._meta.db_table)
 
 
-def uniform_between(rng: random.Random, start: float, end: float) -> float:
+def _uniform_between(rng: random.Random, start: float, end: float) -> float:
     return start + rng.random() * max(end - start, 0.0)
 
 
@@ -563,7 +554,7 @@ class Command(BaseCommand):
         parser.add_argument("--owners", type=int, default=200, help="Owner accounts, about 8%% of them departed.")
         parser.add_argument("--teams", type=int, default=None, help="Default: one per 200 tools, 3 to 60.")
         parser.add_argument("--seed", type=int, default=42, help="Random seed; the same seed gives the same data.")
-        parser.add_argument("--reset", action="store_true", help="Truncate the inventory tables first.")
+        parser.add_argument("--reset", action="store_true", help="Empty the inventory first (bench databases only).")
 
     def handle(self, *args, **options):
         for name in ("tools", "identities", "credentials", "grants", "scopes", "owners"):
@@ -587,16 +578,8 @@ class Command(BaseCommand):
             elif any(model._default_manager.exists() for model in SEEDED_MODELS):
                 raise CommandError("The inventory is not empty. Pass --reset to truncate it first (bench databases).")
             owners = self._owners(rng, options["owners"])
-            estate = Estate(
-                rng=rng,
-                owners=owners,
-                teams=teams,
-                tools=options["tools"],
-                identities=options["identities"],
-                credentials=options["credentials"],
-                scopes=options["scopes"],
-                grants=options["grants"],
-            )
+            sizes = {name: options[name] for name in ("tools", "identities", "credentials", "scopes", "grants")}
+            estate = Estate(rng=rng, owners=owners, teams=teams, **sizes)
             self.stdout.write(f"{'owners':<22} {len(owners):>10,}  {time.perf_counter() - started:6.1f}s")
             with secondary_indexes_deferred(SEEDED_MODELS) if postgres else nullcontext():
                 for model, fields, rows in estate.tables():

@@ -18,6 +18,7 @@ from nhi_portal.decorators import portal_page
 
 from . import posture
 from .audit import audit_record
+from .choices import Environment
 from .exports import Echo, csv_cell
 from .models import AITool, Attestation, Control, ControlSnapshot, Finding, Framework, PostureSnapshot
 
@@ -118,6 +119,13 @@ def _rate(assessed, failing) -> float | None:
     return round(100 * (assessed - failing) / assessed, 1) if assessed else None
 
 
+def _not_assessed(framework: Framework) -> int:
+    """Live controls of the framework that no detector evidences."""
+    mapped = posture.detectors_by_control()
+    live = framework.controls.filter(retired_at__isnull=True).values_list("control_id", flat=True)
+    return sum(1 for control_id in live if f"{framework.key}:{control_id}" not in mapped)
+
+
 @portal_page
 def compliance_overview(request):
     _compliance_reader(request)
@@ -128,17 +136,16 @@ def compliance_overview(request):
 
     def breakdown(field):
         rows = snaps.values(field).annotate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
-        return [(r[field] or "—", r["tools"], _rate(r["assessed"], r["failing"])) for r in rows.order_by(field)]
+        labels = dict(Environment.choices)
+        return [
+            (labels.get(r[field], r[field]) or "—", r["tools"], _rate(r["assessed"], r["failing"]))
+            for r in rows.order_by(field)
+        ]
 
     days = 90 if request.GET.get("days") == "90" else 30
     trend = _trend(framework, days)
-    worst = (
-        ControlSnapshot.objects.filter(control__framework=framework, day=day, tools_failing__gt=0)
-        .select_related("control")
-        .order_by("-tools_failing")[:10]
-        if day
-        else []
-    )
+    failing_controls = ControlSnapshot.objects.filter(control__framework=framework, day=day, tools_failing__gt=0)
+    worst = failing_controls.select_related("control").order_by("-tools_failing", "control__order")[:10] if day else []
     context = {
         "framework": framework,
         "frameworks": Framework.objects.order_by("key"),
@@ -148,13 +155,12 @@ def compliance_overview(request):
         "by_team": breakdown("tool__team__name"),
         "by_env": breakdown("tool__environment"),
         "worst": worst,
+        "failing_count": failing_controls.count() if day else 0,
         "at_risk": snaps.filter(failing__gt=0).select_related("tool").order_by("-failing", "tool__name")[:10],
         "trend": trend,
         "trend_points": _svg_points(trend),
         "days": days,
-        "not_assessed": framework.controls.filter(retired_at__isnull=True).count()
-        - len({ref for ref in posture.detectors_by_control() if ref.startswith(f"{framework.key}:")}
-              & {f"{framework.key}:{c}" for c in framework.controls.values_list("control_id", flat=True)}),
+        "not_assessed": _not_assessed(framework),
     }  # fmt: skip
     template = "inventory/compliance_overview.html"
     return render(request, f"{template}#overview" if request.htmx else template, context)
@@ -227,14 +233,16 @@ def compliance_report(request):
         day = posture.latest_day(framework)
         snaps = _visible_snapshots(request, framework, day) if day else PostureSnapshot.objects.none()
         totals = snaps.aggregate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
-        worst = ControlSnapshot.objects.filter(control__framework=framework, day=day, tools_failing__gt=0)
+        worst = ControlSnapshot.objects.filter(control__framework=framework, day=day, tools_failing__gt=0).order_by(
+            "-tools_failing", "control__order"
+        )
         sections.append(
             {
                 "framework": framework,
                 "day": day,
                 "tools": totals["tools"] or 0,
                 "pass_rate": _rate(totals["assessed"] or 0, totals["failing"] or 0),
-                "worst": worst.select_related("control").order_by("-tools_failing")[:5] if day else [],
+                "worst": worst.select_related("control")[:5] if day else [],
             }
         )
     return render(request, "inventory/compliance_report.html", {"sections": sections, "today": timezone.now()})

@@ -48,6 +48,10 @@ class ControlResult:
     findings: list[Finding] = field(default_factory=list)
     attestation: Attestation | None = None
 
+    @property
+    def label(self) -> str:
+        return {"pass": "Pass", "fail": "Fail", "not_assessed": "Not assessed", "attested": "Attested"}[self.status]
+
 
 @dataclass
 class ToolPosture:

@@ -25,9 +25,14 @@ def subjects(queryset: QuerySet, subject: str, *, identity: str | None, tool=Non
     else:
         tool_expr = first_tool_of(identity) if identity else _NO_ID
     identity_expr = F(identity) if identity else _NO_ID
-    return queryset.annotate(
-        s_type=Value(subject, output_field=CharField()),
-        s_id=F("pk"),
-        s_tool=tool_expr,
-        s_identity=identity_expr,
-    ).values("s_type", "s_id", "s_tool", "s_identity")
+    # No ORDER BY: the scan groups the rows, so the model's default ordering would only add a sort of every row.
+    return (
+        queryset.order_by()
+        .annotate(
+            s_type=Value(subject, output_field=CharField()),
+            s_id=F("pk"),
+            s_tool=tool_expr,
+            s_identity=identity_expr,
+        )
+        .values("s_type", "s_id", "s_tool", "s_identity")
+    )

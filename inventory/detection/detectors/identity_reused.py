@@ -1,4 +1,4 @@
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
 from inventory.choices import IdentityStatus
 from inventory.detection.registry import Context, Detector, register
@@ -11,10 +11,12 @@ def query(ctx: Context):
         ToolIdentity.objects.order_by().values("identity_id").annotate(n=Count("tool_id")).filter(n__gt=1)
     ).values("identity_id")
     live = Credential.objects.filter(revoked_at__isnull=True).order_by()
-    shared_fingerprints = (
-        live.values("fingerprint").annotate(n=Count("identity_id", distinct=True)).filter(n__gt=1).values("fingerprint")
+    # A live secret that another identity also holds live. (Not "fingerprints held by two or more identities":
+    # that counted distinct identities per fingerprint, a sort of every live credential, each scan.)
+    same_secret_elsewhere = live.filter(fingerprint=OuterRef("fingerprint")).exclude(
+        identity_id=OuterRef("identity_id")
     )
-    shared_secret = live.filter(fingerprint__in=shared_fingerprints).values("identity_id")
+    shared_secret = live.filter(Exists(same_secret_elsewhere)).values("identity_id")
     reused = Q(pk__in=shared_tool) | Q(pk__in=shared_secret)
     return subjects(
         ServiceIdentity.objects.filter(status=IdentityStatus.ACTIVE).filter(reused), "identity", identity="pk"

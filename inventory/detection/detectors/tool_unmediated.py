@@ -10,12 +10,13 @@ from inventory.models import AccessEvent, AITool, ScopeGrant, ToolIdentity
 
 def query(ctx: Context):
     since = ctx.now - timedelta(days=ctx.days("unattributed_event_days"))
-    bound = ToolIdentity.objects.filter(tool=OuterRef(OuterRef("pk"))).values("identity_id")
-    has_grants = Exists(
-        ScopeGrant.objects.filter(status=GrantStatus.ACTIVE, identity_id__in=bound).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=ctx.now)
-        )
+    live_grant = ScopeGrant.objects.filter(status=GrantStatus.ACTIVE, identity_id=OuterRef("identity_id")).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=ctx.now)
     )
+    # A binding whose identity holds a live grant. Written as nested EXISTS (not grants whose identity is IN the
+    # tool's bindings) so that PostgreSQL plans semi-joins; the IN form re-ran the bindings lookup for every pair of
+    # tool and grant, which grows as tools x grants.
+    has_grants = Exists(ToolIdentity.objects.filter(tool=OuterRef("pk")).filter(Exists(live_grant)))
     anonymous_use = Exists(
         AccessEvent.objects.filter(tool=OuterRef("pk"), occurred_at__gte=since, on_behalf_of__isnull=True)
     )

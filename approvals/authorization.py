@@ -43,6 +43,7 @@ REASONS = (
     "grant_revoked",
     "grant_expired",
     "resource_outside_grant",
+    "request_id_reused",
     "allowed",
 )
 
@@ -134,9 +135,10 @@ def _context(query: AuthorizationQuery, token, now: datetime) -> dict | None:
         ),
     )
     if query.credential:
-        tools = tools.annotate(
-            named_credential_live=Exists(live.filter(fingerprint=query.credential)),
-        )
+        # Gateways name the credential by id (they cannot compute the keyed fingerprint) or by fingerprint.
+        by_id = query.credential.isascii() and query.credential.isdigit() and len(query.credential) < 19
+        named = live.filter(Q(pk=int(query.credential)) if by_id else Q(fingerprint=query.credential))
+        tools = tools.annotate(named_credential_id=Subquery(named.values("pk")[:1]))
     if token is not None:
         limit = GatewayToolLimit.objects.filter(token=token.pk)
         tools = tools.annotate(
@@ -179,8 +181,10 @@ def _evaluate(query: AuthorizationQuery, token, now: datetime) -> tuple[str, int
         return "identity_not_bound_to_tool", None, ids
     if ctx["identity_status"] != IdentityStatus.ACTIVE:
         return "identity_disabled", None, ids
-    if query.credential and not ctx["named_credential_live"]:
-        return "credential_revoked", None, ids
+    if query.credential:
+        if not ctx["named_credential_id"]:
+            return "credential_revoked", None, ids
+        ids["credential_id"] = ctx["named_credential_id"]
     if ctx["has_credential"] and not ctx["has_live_credential"]:
         return "credential_revoked", None, ids
     if ctx["user_id"] is None or not ctx["user_active"]:
@@ -201,6 +205,37 @@ def _evaluate(query: AuthorizationQuery, token, now: datetime) -> tuple[str, int
     return reason, grant_id, ids
 
 
+def _same_request(event: dict, query: AuthorizationQuery) -> bool:
+    asked = (_ref(query.tool), _ref(query.identity), _ref(query.on_behalf_of)[:150], _ref(query.scope), query.resource)
+    return asked == (event["tool_ref"], event["identity_ref"], event["on_behalf_of_ref"], event["scope_ref"],
+                     event["resource"])  # fmt: skip
+
+
+def _replay(query: AuthorizationQuery, source: str) -> Decision | None:
+    """The recorded answer to a repeated request id; a deny if the id comes back with a different question."""
+    event = (
+        AccessEvent.objects.filter(source=source, kind=AccessEvent.Kind.DECISION, request_id=query.request_id)
+        .values(
+            "id",
+            "decision",
+            "reason",
+            "grant_id",
+            "tool_ref",
+            "identity_ref",
+            "on_behalf_of_ref",
+            "scope_ref",
+            "resource",
+        )
+        .first()
+    )
+    if event is None:
+        return None
+    if not _same_request(event, query):
+        errors = {"request_id": "already used for a different request"}
+        return Decision(AccessEvent.Decision.DENY, "request_id_reused", event["id"], None, errors=errors, replayed=True)
+    return Decision(event["decision"], event["reason"], event["id"], event["grant_id"], replayed=True)
+
+
 def _insert(event: AccessEvent) -> None:
     """Insert the event. Only a request id can collide, and only inside a transaction does a collision need a
     savepoint; in autocommit (how the API runs) that would be two extra round trips on every decision."""
@@ -215,13 +250,9 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
     """Decide and record. A repeated `request_id` from the same source returns the first decision unchanged."""
     errors = query.problems()
     if query.request_id and not errors:
-        replay = (
-            AccessEvent.objects.filter(source=source, request_id=query.request_id)
-            .values("id", "decision", "reason", "grant_id")
-            .first()
-        )
-        if replay:
-            return Decision(replay["decision"], replay["reason"], replay["id"], replay["grant_id"], replayed=True)
+        replay = _replay(query, source)
+        if replay is not None:
+            return replay
     now = timezone.now()
     if errors:
         reason, grant_id, ids = "invalid_request", None, {}
@@ -247,6 +278,5 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
         _insert(event)
     except IntegrityError:
         # Two deliveries of the same request raced; the first one recorded is the answer.
-        first = AccessEvent.objects.get(source=source, request_id=query.request_id)
-        return Decision(first.decision, first.reason, first.pk, first.grant_id, replayed=True)
+        return _replay(query, source)
     return Decision(decision, reason, event.pk, grant_id, errors=errors)

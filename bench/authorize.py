@@ -157,6 +157,8 @@ def start_gunicorn(args, port: int) -> subprocess.Popen:
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "nhi_portal.settings.production",
         "SECRET_KEY": "bench-only-secret-key-not-for-production-use-0123456789",
+        "CREDENTIAL_FINGERPRINT_KEY": "bench-only-fingerprint-key",
+        "AUDIT_SEAL_KEY": "bench-only-audit-seal-key",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": args.database_url,

@@ -1,20 +1,22 @@
 """Tamper evidence for the audit trail and the access events.
 
 Every minute a job seals the entries written since the last batch: it hashes each entry (canonical JSON of its
-columns), stores the leaf hashes, and stores SHA-256 over the previous batch's digest and the leaves, so the
-batches form a chain, as cloud audit trails do with digest files. `verify` recomputes everything and names the
-first entry or batch that was changed, deleted, inserted or reordered.
+columns), stores the leaf hashes, and stores an HMAC-SHA256 (key AUDIT_SEAL_KEY, kept outside the database) over the
+previous batch's digest and the leaves, so the batches form a chain, as cloud audit trails do with digest files.
+`verify` recomputes everything and names the first entry or batch that was changed, deleted, inserted or reordered.
 
-Entries are sealed only once they are a few seconds old, so a transaction that took an id early but committed late
+Entries are sealed only once they are half a minute old, so a transaction that took an id early but committed late
 is not skipped. A row that turns up inside an already sealed range later is reported as an insertion.
 """
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -22,7 +24,7 @@ from django.utils import timezone
 from .models import AccessEvent, AuditBatch, AuditEntry
 
 GENESIS = "0" * 64
-GRACE = timedelta(seconds=5)
+GRACE = timedelta(seconds=30)
 MAX_BATCH = 5000
 STREAMS = {AuditBatch.Stream.AUDIT: AuditEntry, AuditBatch.Stream.EVENTS: AccessEvent}
 
@@ -39,7 +41,9 @@ def leaf_hash(row: dict) -> str:
 
 
 def batch_digest(prev_digest: str, leaves: list[tuple[int, str]]) -> str:
-    h = hashlib.sha256(prev_digest.encode())
+    """HMAC-SHA256, keyed from the environment: someone who can write to the database but does not hold the key
+    cannot re-seal entries they changed."""
+    h = hmac.new(settings.AUDIT_SEAL_KEY.encode(), prev_digest.encode(), hashlib.sha256)
     for pk, leaf in leaves:
         h.update(f"{pk}:{leaf}".encode())
     return h.hexdigest()
@@ -134,6 +138,8 @@ def verify() -> VerifyResult:
 def _verify_batch(batch: AuditBatch, model, prev: str, prev_last: int) -> tuple[int | None, str] | None:
     if batch.prev_digest != prev:
         return None, f"batch {batch.seq} does not chain to the batch before it"
+    if len(batch.leaf_ids) != len(batch.leaves) or len(batch.leaf_ids) != batch.entry_count:
+        return None, f"batch {batch.seq} itself was altered"
     recorded = list(zip(batch.leaf_ids, batch.leaves, strict=True))
     if batch_digest(prev, recorded) != batch.digest or batch.first_id <= prev_last:
         return None, f"batch {batch.seq} itself was altered"

@@ -16,7 +16,7 @@ class AuthorizeRequestSchema(serializers.Serializer):
     scope = serializers.CharField(help_text="Scope name (or id).")
     resource = serializers.CharField(required=False, help_text="The resource acted on, e.g. project:payments/api.")
     request_id = serializers.CharField(required=False, help_text="Gateway's id for this call; repeats are idempotent.")
-    credential = serializers.CharField(required=False, help_text="Fingerprint of the credential the tool will use.")
+    credential = serializers.CharField(required=False, help_text="Id or fingerprint of the credential it will use.")
 
 
 class AuthorizeResponseSchema(serializers.Serializer):

@@ -48,7 +48,7 @@ class AccessEvent(AppendOnlyModel):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["source", "request_id"], condition=~Q(request_id=""), name="uniq_event_request_id"
+                fields=["source", "kind", "request_id"], condition=~Q(request_id=""), name="uniq_event_request_id"
             ),
         ]
         indexes = [

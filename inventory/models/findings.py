@@ -34,11 +34,12 @@ class FindingQuerySet(models.QuerySet):
         if roles.sees_everything(user):
             return self
         from .identities import ServiceIdentity
-        from .tools import AITool
+        from .tools import AITool, ToolIdentity
 
         own_tool = AITool.objects.filter(pk=OuterRef("tool_id"), owner=user)
         own_identity = ServiceIdentity.objects.filter(pk=OuterRef("identity_id"), owner=user)
-        return self.filter(Exists(own_tool) | Exists(own_identity))
+        behind_own_tool = ToolIdentity.objects.filter(identity_id=OuterRef("identity_id"), tool__owner=user)
+        return self.filter(Exists(own_tool) | Exists(own_identity) | Exists(behind_own_tool))
 
     def unresolved(self):
         return self.exclude(status=FindingStatus.RESOLVED)

@@ -193,6 +193,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "nhi-portal@localhost")
 # Fingerprints are keyed so that a leaked database does not double as a lookup table for secrets.
 CREDENTIAL_FINGERPRINT_KEY = env_str("CREDENTIAL_FINGERPRINT_KEY", "nhi-portal-fingerprint-v1")
 
+# Key of the audit chain's HMAC. Keep it outside the database (and its backups) so the chain proves something.
+AUDIT_SEAL_KEY = env_str("AUDIT_SEAL_KEY", "nhi-portal-audit-seal-dev-key")
+
 # Largest accepted bulk-import document; above it the request is refused before parsing.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 64 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_BYTES

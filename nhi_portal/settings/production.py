@@ -4,7 +4,9 @@ from .base import *  # noqa: F403
 from .env import env_bool, env_int, env_str
 
 SECRET_KEY = env_str("SECRET_KEY")
-CREDENTIAL_FINGERPRINT_KEY = env_str("CREDENTIAL_FINGERPRINT_KEY", SECRET_KEY)
+# Separate keys: rotating SECRET_KEY must not change every credential fingerprint or break the audit chain.
+CREDENTIAL_FINGERPRINT_KEY = env_str("CREDENTIAL_FINGERPRINT_KEY")
+AUDIT_SEAL_KEY = env_str("AUDIT_SEAL_KEY")
 DEBUG = False
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

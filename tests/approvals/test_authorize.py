@@ -162,7 +162,7 @@ def test_deny_reasons(api_as, world, reason, change, overrides):
 
 
 def test_every_reason_code_is_tested():
-    assert {c[0] for c in CASES} | {"allowed", "gateway_not_allowed_for_tool"} == set(REASONS)
+    assert {c[0] for c in CASES} | {"allowed", "gateway_not_allowed_for_tool", "request_id_reused"} == set(REASONS)
 
 
 def test_tool_privilege_never_exceeds_the_human(api_as, world):
@@ -192,6 +192,27 @@ def test_request_id_is_idempotent(api_as, world):
     assert again == first
     assert AccessEvent.objects.filter(request_id="gw-1").count() == 1
     assert ask(api_as("gateway"), request_id="gw-2")["reason"] == "grant_revoked"
+
+
+def test_request_id_reused_for_another_question_is_denied(api_as, world):
+    assert ask(api_as("gateway"), request_id="gw-9")["decision"] == "allow"
+    other = ask(api_as("gateway"), request_id="gw-9", tool="no-such-tool")
+    assert (other["decision"], other["reason"]) == ("deny", "request_id_reused")
+
+
+def test_observed_events_never_answer_an_authorization(api_as, world):
+    event = {"event_id": "pre-1", "occurred_at": "2026-11-01T00:00:00Z", "identity": "svc-release", "tool": "nope"}
+    assert api_as("gateway").post("/api/v1/events/", {"events": [event]}, format="json").status_code == 201
+    answer = ask(api_as("gateway"), request_id="pre-1", tool="nope")
+    assert (answer["decision"], answer["reason"]) == ("deny", "unknown_tool")
+
+
+def test_credential_named_by_id_is_recorded(api_as, world):
+    answer = ask(api_as("gateway"), credential=str(world["credential"].pk))
+    assert answer["decision"] == "allow"
+    assert AccessEvent.objects.get(pk=answer["event_id"]).credential == world["credential"]
+    revoked = CredentialFactory(identity=world["identity"], revoked_at=timezone.now())
+    assert ask(api_as("gateway"), credential=str(revoked.pk))["reason"] == "credential_revoked"
 
 
 @pytest.mark.parametrize(

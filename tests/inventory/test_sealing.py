@@ -100,8 +100,7 @@ def test_tampered_batch_is_named():
     _seal()
     _entries(2)
     _seal()
-    AuditBatch.objects.filter(stream="audit", seq=1).update(entry_count=2)
-    AuditBatch.objects.filter(stream="audit", seq=1).update(digest="f" * 64)
+    _raw("UPDATE inventory_auditbatch SET digest = %s WHERE stream = 'audit' AND seq = 1", ["f" * 64])
     result = sealing.verify()
     assert not result.ok and result.batch == 1 and result.first_bad is None
 
@@ -141,13 +140,37 @@ def test_application_refuses_changes_to_events():
         event.delete()
 
 
+def test_resealing_without_the_key_is_detected(settings):
+    entries = _entries(3)
+    _seal()
+    _raw("UPDATE inventory_auditentry SET comment = 'edited' WHERE id = %s", [entries[0].pk])
+    # An attacker with database access deletes the batch and lets the job seal the edited rows again, but the
+    # job's key is not theirs: with any other key the chain no longer verifies.
+    real_key = settings.AUDIT_SEAL_KEY
+    _raw("DELETE FROM inventory_auditbatch")
+    settings.AUDIT_SEAL_KEY = "attacker-guess"
+    _seal()
+    settings.AUDIT_SEAL_KEY = real_key
+    result = sealing.verify()
+    assert not result.ok and result.batch == 1
+
+
+def test_batch_with_mismatched_leaves_is_reported_not_crashing():
+    _entries(2)
+    _seal()
+    _raw("UPDATE inventory_auditbatch SET leaf_ids = %s", ["[1]"])
+    result = sealing.verify()
+    assert not result.ok and "altered" in result.problem
+
+
 @pytest.mark.postgres
-@pytest.mark.parametrize("table", ["inventory_auditentry", "inventory_accessevent"])
+@pytest.mark.parametrize("table", ["inventory_auditentry", "inventory_accessevent", "inventory_auditbatch"])
 @pytest.mark.parametrize("statement", ["UPDATE {table} SET id = id", "DELETE FROM {table}"])
 def test_postgres_trigger_refuses_update_and_delete(table, statement):
     if not available.using_postgres():
         pytest.skip("PostgreSQL only")
     _entries(1)
     AccessEvent.objects.create(occurred_at=timezone.now(), source="gw", decision="deny", reason="x")
+    _seal()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement.format(table=table))

@@ -15,7 +15,9 @@ def query(ctx: Context):
     cutoff = ctx.now - timedelta(days=ctx.days("credential_rotation_days"))
     not_rotated = Q(last_rotated_at__lte=cutoff) | Q(last_rotated_at__isnull=True, created_at__lte=cutoff)
     never_expires = Q(expires_at__isnull=True, kind__in=STATIC_KINDS)
-    live = Credential.objects.filter(revoked_at__isnull=True)
+    live = Credential.objects.filter(revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=ctx.now)
+    )
     return subjects(live.filter(not_rotated | never_expires), "credential", identity="identity_id")
 
 

@@ -11,7 +11,11 @@ def query(ctx: Context):
     cutoff = ctx.now - timedelta(days=ctx.days("credential_stale_days"))
     unused = Q(last_used_at__lte=cutoff) | Q(last_used_at__isnull=True, created_at__lte=cutoff)
     return subjects(
-        Credential.objects.filter(revoked_at__isnull=True).filter(unused), "credential", identity="identity_id"
+        Credential.objects.filter(revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=ctx.now))
+        .filter(unused),
+        "credential",
+        identity="identity_id",
     )
 
 

@@ -1,13 +1,13 @@
 from django.db.models import Exists, OuterRef
 
-from inventory.choices import Environment, IdentityStatus
+from inventory.choices import Environment, IdentityStatus, ToolStatus
 from inventory.detection.registry import Context, Detector, register
 from inventory.detection.subjects import subjects
 from inventory.models import ServiceIdentity, ToolIdentity
 
 
 def query(ctx: Context):
-    bindings = ToolIdentity.objects.filter(identity=OuterRef("pk"))
+    bindings = ToolIdentity.objects.filter(identity=OuterRef("pk")).exclude(tool__status=ToolStatus.RETIRED)
     in_prod = Exists(bindings.filter(tool__environment=Environment.PROD))
     outside_prod = Exists(bindings.exclude(tool__environment=Environment.PROD))
     mixed = ServiceIdentity.objects.filter(status=IdentityStatus.ACTIVE).filter(in_prod & outside_prod)

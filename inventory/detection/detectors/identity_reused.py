@@ -1,6 +1,6 @@
 from django.db.models import Count, Exists, OuterRef, Q
 
-from inventory.choices import IdentityStatus
+from inventory.choices import IdentityStatus, ToolStatus
 from inventory.detection.registry import Context, Detector, register
 from inventory.detection.subjects import subjects
 from inventory.models import Credential, ServiceIdentity, ToolIdentity
@@ -8,7 +8,11 @@ from inventory.models import Credential, ServiceIdentity, ToolIdentity
 
 def query(ctx: Context):
     shared_tool = (
-        ToolIdentity.objects.order_by().values("identity_id").annotate(n=Count("tool_id")).filter(n__gt=1)
+        ToolIdentity.objects.exclude(tool__status=ToolStatus.RETIRED)
+        .order_by()
+        .values("identity_id")
+        .annotate(n=Count("tool_id"))
+        .filter(n__gt=1)
     ).values("identity_id")
     live = Credential.objects.filter(revoked_at__isnull=True).order_by()
     # A live secret that another identity also holds live. (Not "fingerprints held by two or more identities":

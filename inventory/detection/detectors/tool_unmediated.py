@@ -17,9 +17,7 @@ def query(ctx: Context):
     # tool's bindings) so that PostgreSQL plans semi-joins; the IN form re-ran the bindings lookup for every pair of
     # tool and grant, which grows as tools x grants.
     has_grants = Exists(ToolIdentity.objects.filter(tool=OuterRef("pk")).filter(Exists(live_grant)))
-    anonymous_use = Exists(
-        AccessEvent.objects.filter(tool=OuterRef("pk"), occurred_at__gte=since, on_behalf_of__isnull=True)
-    )
+    anonymous_use = Exists(AccessEvent.objects.filter(tool=OuterRef("pk"), occurred_at__gte=since, on_behalf_of_ref=""))
     unmediated = Q(enforces_authorization=False) | anonymous_use
     tools = AITool.objects.exclude(status=ToolStatus.RETIRED).filter(has_grants).filter(unmediated)
     return subjects(tools, "tool", identity=None, tool="pk")

@@ -42,7 +42,7 @@ class AccessRequestForm(forms.Form):
 
 def identities_for_tool(tools, tool_id):
     """Identities bound to one of the user's tools; nothing for a tool they cannot edit or a bad id."""
-    if not tool_id or not str(tool_id).isdigit():
+    if not tool_id or not (str(tool_id).isascii() and str(tool_id).isdigit()) or len(str(tool_id)) > 18:
         return ServiceIdentity.objects.none()
     return ServiceIdentity.objects.filter(bindings__tool__in=tools.filter(pk=tool_id)).order_by("name")
 

@@ -40,7 +40,7 @@ def _compliance_reader(request) -> None:
 
 
 class AttestationForm(forms.Form):
-    control = forms.IntegerField()
+    control = forms.IntegerField(min_value=1, max_value=2**62)
     note = forms.CharField(max_length=4000)
     expires_at = forms.DateField()
 
@@ -67,8 +67,11 @@ def attest(request, pk: int):
         raise PermissionDenied
     tool = get_object_or_404(AITool, pk=pk)
     form = AttestationForm(request.POST)
-    control = Control.objects.filter(pk=form.data.get("control")).select_related("framework").first()
-    if control is None or not form.is_valid():
+    valid = form.is_valid()
+    control = (
+        Control.objects.filter(pk=form.cleaned_data["control"]).select_related("framework").first() if valid else None
+    )
+    if control is None:
         messages.error(request, "Attestation needs a control, a note and an expiry date.")
     elif posture.detectors_by_control().get(control.ref):
         messages.error(request, "Detectors assess this control; fix the findings instead of attesting it.")

@@ -11,6 +11,7 @@ from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from nhi_portal import roles
@@ -91,7 +92,7 @@ def finding_detail(request, pk: int):
 def finding_bulk(request):
     if not roles.is_security(request.user):
         raise PermissionDenied
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isascii() and i.isdigit() and len(i) < 19]
     form = BulkForm(request.POST, ids=ids)
     if not form.is_valid():
         messages.error(request, "Pick findings and an action.")
@@ -109,7 +110,12 @@ def finding_bulk(request):
         messages.error(request, error.message)
     else:
         messages.success(request, f"{data['action'].capitalize()}d {count} finding{'s' if count != 1 else ''}.")
-    return redirect(request.POST.get("next") or "inventory:finding_list")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "inventory:finding_list"
+    return redirect(target)
 
 
 @portal_page(write=True)

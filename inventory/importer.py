@@ -11,7 +11,6 @@ on create), so an old file cannot wipe what usage events recorded since. Binding
 identities are only added, never removed. Re-importing a file changes nothing.
 """
 
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from nhi_portal.exceptions import PortalError
 
 from .choices import GrantStatus
 from .models import AITool, AuditEntry, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
-from .secrets import FINGERPRINT_PREFIX, SecretDigest, digest_secret, validate_secret
+from .secrets import FINGERPRINT_PREFIX, FINGERPRINT_RE, SecretDigest, digest_secret, validate_secret
 
 User = get_user_model()
 
@@ -39,7 +38,6 @@ MAX_ERRORS = 1000
 BATCH_SIZE = 1000
 # `__in` lists are split so that no single query carries more parameters than SQLite allows.
 LOOKUP_CHUNK = 2000
-FINGERPRINT_RE = re.compile(re.escape(FINGERPRINT_PREFIX) + r"[0-9a-f]{64}\Z")
 
 Row = dict[str, Any]
 

@@ -5,11 +5,14 @@ The secret itself is dropped here, on arrival, and never reaches a model, a log 
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
 
 FINGERPRINT_PREFIX = "hmac-sha256:"
+# What a stored fingerprint looks like; anything else offered "as a fingerprint" may be a pasted secret.
+FINGERPRINT_RE = re.compile(re.escape(FINGERPRINT_PREFIX) + r"[0-9a-f]{64}\Z")
 MIN_SECRET_LENGTH = 8
 
 

@@ -15,9 +15,10 @@ from nhi_portal import roles
 from nhi_portal.exceptions import PortalError
 
 from .audit import audit_record, changed, snapshot
-from .models import AITool, Credential, ServiceIdentity, ToolIdentity, ToolSecretMatch
+from .choices import GrantStatus
+from .models import AITool, Credential, ScopeGrant, ServiceIdentity, ToolIdentity, ToolSecretMatch
 from .secret_scan import redact_secrets
-from .secrets import digest_secret, validate_secret
+from .secrets import FINGERPRINT_RE, digest_secret, validate_secret
 
 TOOL_FIELDS = (
     "name",
@@ -133,6 +134,30 @@ def _set_audience(tool: AITool, data: dict[str, Any]) -> dict[str, tuple[list, l
     return changes
 
 
+# Fields that record security's observations or containment; owners must not be able to wave findings away.
+SECURITY_ONLY = {
+    "tool": ("enforces_authorization",),
+    "identity": ("interactive_use_seen", "last_reviewed_at", "last_used_at"),
+    "credential": ("created_at", "last_rotated_at", "last_used_at"),
+}
+
+
+def _guard(actor, kind: str, instance, data: dict[str, Any]) -> None:
+    """Refuse a non-security change to a security-only field, re-activation of a disabled identity, or un-revoking."""
+    if roles.is_security(actor):
+        return
+    for name in SECURITY_ONLY[kind]:
+        if name in data and (instance.pk is None or getattr(instance, name) != data[name]):
+            default = instance._meta.get_field(name).get_default()
+            if instance.pk is None and data[name] in (default, None):
+                continue
+            raise PortalError(f"Only security can set {name.replace('_', ' ')}.", field=name)
+    if kind == "identity" and instance.pk and instance.status != "active" and data.get("status") == "active":
+        raise PortalError("Only security can re-activate a disabled or retired identity.", field="status")
+    if kind == "credential" and instance.pk and instance.revoked_at and "revoked_at" in data and not data["revoked_at"]:
+        raise PortalError("A revoked credential stays revoked; record a new one instead.", field="revoked_at")
+
+
 def _apply(instance, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
     for field, value in data.items():
         if field in allowed:
@@ -146,6 +171,7 @@ def tool_create(*, actor, data: dict[str, Any]) -> AITool:
     identities = _check_bindable(actor, data.pop("identities", []) or [])
     found = _redact_tool_text(data)
     tool = AITool()
+    _guard(actor, "tool", tool, data)
     _apply(tool, data, TOOL_FIELDS)
     tool.owner = _owner_for(actor, data.get("owner"))
     tool.full_clean()
@@ -171,6 +197,7 @@ def tool_update(*, actor, tool: AITool, data: dict[str, Any]) -> AITool:
     if "owner" in data and data["owner"] != tool.owner:
         tool.owner = _owner_for(actor, data.pop("owner"))
     data.pop("owner", None)
+    _guard(actor, "tool", tool, data)
     _apply(tool, data, TOOL_FIELDS)
     tool.full_clean()
     tool.save()
@@ -196,6 +223,10 @@ def tool_delete(*, actor, tool: AITool) -> None:
     if tool is None:
         raise PermissionDenied("You cannot delete this tool.")
     audit_record(actor=actor, action="tool.deleted", obj=tool, before=snapshot(tool))
+    # Its grants must not outlive it as grants for "any tool".
+    ScopeGrant.objects.filter(tool=tool, status=GrantStatus.ACTIVE).update(
+        status=GrantStatus.REVOKED, revoked_at=timezone.now(), revoke_reason=f"Tool {tool.slug} was deleted."
+    )
     tool.delete()
 
 
@@ -214,6 +245,7 @@ def _set_tools(actor, identity: ServiceIdentity, tools: list[AITool]) -> None:
 def identity_create(*, actor, data: dict[str, Any]) -> ServiceIdentity:
     _require_writer(actor)
     identity = ServiceIdentity()
+    _guard(actor, "identity", identity, data)
     _apply(identity, data, IDENTITY_FIELDS)
     identity.owner = _owner_for(actor, data.get("owner"))
     identity.full_clean()
@@ -234,6 +266,7 @@ def identity_update(*, actor, identity: ServiceIdentity, data: dict[str, Any]) -
     if "owner" in data and data["owner"] != identity.owner:
         identity.owner = _owner_for(actor, data["owner"])
     data.pop("owner", None)
+    _guard(actor, "identity", identity, data)
     _apply(identity, data, IDENTITY_FIELDS)
     identity.full_clean()
     identity.save()
@@ -265,11 +298,15 @@ def credential_create(
     if not ServiceIdentity.objects.editable_by(actor).filter(pk=identity.pk).exists():
         raise PermissionDenied("You cannot add credentials to this identity.")
     credential = Credential(identity=identity)
+    _guard(actor, "credential", credential, {k: v for k, v in data.items() if k != "created_at"})
     _apply(credential, data, CREDENTIAL_FIELDS)
     credential.created_at = data.get("created_at") or timezone.now()
     if secret:
         _digest_into(credential, secret)
     elif data.get("fingerprint"):
+        if not FINGERPRINT_RE.match(data["fingerprint"]):
+            raise PortalError("A fingerprint looks like hmac-sha256:<64 hex digits>; send a secret as `secret`.",
+                              field="fingerprint")  # fmt: skip
         credential.fingerprint, credential.last4 = data["fingerprint"], data.get("last4", "")
     else:
         raise PortalError("Provide the secret (it is fingerprinted and dropped) or its fingerprint.", field="secret")
@@ -288,6 +325,7 @@ def credential_update(*, actor, credential: Credential, data: dict[str, Any], se
     if credential is None:
         raise PermissionDenied("You cannot edit this credential.")
     before = snapshot(credential)
+    _guard(actor, "credential", credential, data)
     _apply(credential, data, CREDENTIAL_FIELDS)
     if secret:
         _digest_into(credential, secret)

@@ -43,7 +43,7 @@ def _text(row: dict, key: str, limit: int, errors: list, index: int, *, required
     value = row.get(key, "")
     if value is None:
         value = ""
-    if not isinstance(value, str) or len(value) > limit or (required and not value):
+    if not isinstance(value, str) or len(value) > limit or (required and not value) or "\x00" in value:
         need = "required, " if required else ""
         errors.append({"row": index, "field": key, "message": f"{need}a string of at most {limit} characters"})
         return ""

@@ -27,3 +27,26 @@ def test_admin_pages_render(admin_client):
     for model in admin.site._registry:
         url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         assert admin_client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/tools/?search=a%00b", "/requests/new/identities/?tool=%C2%B2", "/compliance/?framework=%00", "/audit/?tool=%00"],
+)
+def test_nul_and_odd_digits_are_400_or_handled_never_500(admin_client, url):
+    assert admin_client.get(url).status_code in (200, 400, 403, 404)
+
+
+def test_nul_in_a_form_post_is_400(admin_client):
+    from urllib.parse import urlencode
+
+    body = urlencode({"ids": "1\x00", "action": "acknowledge"})
+    response = admin_client.post("/findings/bulk/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+
+
+def test_bulk_triage_never_redirects_off_site(admin_client):
+    response = admin_client.post(
+        "/findings/bulk/", {"ids": ["²", "99999999999999999999"], "next": "https://evil.example/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/findings/"

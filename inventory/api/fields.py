@@ -32,9 +32,12 @@ class NaturalKeyRelatedField(serializers.RelatedField):
     def to_internal_value(self, data):
         queryset = self.get_queryset()
         model = queryset.model._meta.verbose_name
-        if isinstance(data, bool) or not isinstance(data, int | str) or data == "":
+        if isinstance(data, bool) or not isinstance(data, int | str) or data == "" or "\x00" in str(data):
             self.fail("invalid", natural_key=self.natural_key)
-        lookup = {"pk": data} if isinstance(data, int) or str(data).isdigit() else {self.natural_key: data}
+        numeric = isinstance(data, int) or (str(data).isascii() and str(data).isdigit())
+        if numeric and not 0 < int(data) < 2**63:
+            self.fail("does_not_exist", model=model, natural_key=self.natural_key, value=data)
+        lookup = {"pk": int(data)} if numeric else {self.natural_key: data}
         try:
             return queryset.get(**lookup)
         except ObjectDoesNotExist:

@@ -23,7 +23,7 @@ run: $(STAMP)
 	@echo "  NHI Portal is starting at http://$(HOST):$(PORT)/"
 	@echo ""
 	@trap 'kill 0' INT TERM EXIT; \
-	  $(VENV)/bin/celery -A nhi_portal worker --beat --loglevel=INFO --concurrency=2 \
+	  DJANGO_SETTINGS_MODULE=nhi_portal.settings.dev $(VENV)/bin/celery -A nhi_portal worker --beat --loglevel=INFO --concurrency=2 \
 	    --scheduler django_celery_beat.schedulers:DatabaseScheduler --schedule var/celerybeat-schedule & \
 	  $(PY) manage.py runserver $(HOST):$(PORT)
 

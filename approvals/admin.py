@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from . import services
 from .models import AccessRequest, Decision, GatewayToolLimit, GrantIssue, PolicySettings, RequestedScope
 
 
@@ -66,8 +67,12 @@ class PolicySettingsAdmin(admin.ModelAdmin):
         return not PolicySettings.objects.exists()
 
     def save_model(self, request, obj, form, change):
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
+        # Through the service, so the change is checked and audited like the policy page's.
+        services.policy_settings_update(
+            actor=request.user,
+            auto_approve_low_risk=obj.auto_approve_low_risk,
+            auto_approve_max_days=obj.auto_approve_max_days,
+        )
 
 
 @admin.register(GatewayToolLimit)

@@ -19,7 +19,7 @@ from nhi_portal.exceptions import Conflict, PortalError
 
 from . import notifications, policy
 from .choices import DecisionKind, RequestStatus
-from .models import AccessRequest, Decision, GrantIssue, RequestedScope
+from .models import AccessRequest, Decision, GrantIssue, PolicySettings, RequestedScope
 
 MIN_JUSTIFICATION_CHARS = 20
 MIN_JUSTIFICATION_WORDS = 4
@@ -44,6 +44,7 @@ def _held_conflicts(identity: ServiceIdentity, items: Sequence[ScopeItem], *, re
     match = Q()
     for item in items:
         match |= Q(scope=item.scope, resource_constraint=item.resource_constraint)
+    # Grants belong to the identity: one identity holds a scope once, whichever tool it was requested for.
     held = ScopeGrant.objects.filter(identity=identity).active(at=now).filter(match).select_related("scope")
     if renewal:
         held = held.exclude(expires_at__lte=now + timedelta(days=policy.REMINDER_DAYS))
@@ -139,7 +140,7 @@ def request_renew(*, requester, request_id: int) -> AccessRequest:
 
 def _lock_request(request_id: int) -> AccessRequest:
     # Every transition locks the request row first, so concurrent approvers queue behind each other.
-    return AccessRequest.objects.select_for_update().get(pk=request_id)
+    return AccessRequest.objects.select_for_update(of=("self",)).select_related("tool").get(pk=request_id)
 
 
 @transaction.atomic
@@ -154,8 +155,20 @@ def request_decide(*, actor, request_id: int, kind: str, comment: str = "") -> A
         raise Conflict(f"This request is already {request.get_status_display().lower()}.")
     if request.decisions.filter(approver=actor).exists():
         raise Conflict("You have already decided on this request; a second approval must come from someone else.")
+    _tighten_policy(request)
     _decide(request, approver=actor, kind=kind, comment=comment.strip())
     return request
+
+
+def _tighten_policy(request: AccessRequest) -> None:
+    """Re-evaluate the policy against the tool as it is now: a tool moved to production or restricted data after
+    filing needs the stricter number of approvers. The number never goes down."""
+    scopes = [item.scope for item in request.items.select_related("scope")]
+    current = policy.evaluate(tool=request.tool, scopes=scopes, duration_days=request.duration_days)
+    if current.required_approvals > request.required_approvals:
+        request.required_approvals = current.required_approvals
+        request.policy_rules = sorted(set(request.policy_rules) | set(current.matched_rules))
+        request.save(update_fields=["required_approvals", "policy_rules"])
 
 
 def _decide(request: AccessRequest, *, approver, kind: str, comment: str, policy_rule: str = "") -> Decision:
@@ -373,3 +386,23 @@ def _for_mail(pk: int) -> AccessRequest:
         .annotate(approval_count=Count("decisions", filter=Q(decisions__kind=DecisionKind.APPROVE)))
         .get(pk=pk)
     )
+
+
+@transaction.atomic
+def policy_settings_update(*, actor, auto_approve_low_risk: bool, auto_approve_max_days: int) -> PolicySettings:
+    """Security switches low-risk auto-approval on or off; the change is audited like any other."""
+    if not roles.is_security(actor):
+        raise PermissionDenied("Only the security team changes the approval policy.")
+    if not 1 <= auto_approve_max_days <= policy.MAX_DAYS_BY_RISK["read"]:
+        raise PortalError("Auto-approval may cover 1 to 90 days.", field="auto_approve_max_days")
+    current = PolicySettings.objects.select_for_update().order_by("pk").first() or PolicySettings()
+    before = {
+        "auto_approve_low_risk": current.auto_approve_low_risk,
+        "auto_approve_max_days": current.auto_approve_max_days,
+    }
+    current.auto_approve_low_risk, current.auto_approve_max_days = auto_approve_low_risk, auto_approve_max_days
+    current.updated_by = actor
+    current.save()
+    after = {"auto_approve_low_risk": auto_approve_low_risk, "auto_approve_max_days": auto_approve_max_days}
+    audit_record(actor=actor, action="policy.updated", obj=current, before=before, after=after)
+    return current

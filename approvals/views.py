@@ -214,6 +214,27 @@ def grant_revoke(request, pk: int):
     return redirect("approvals:grant_list")
 
 
+@portal_page(write=True)
+@require_POST
+def policy_update(request):
+    if not roles.is_security(request.user):
+        raise PermissionDenied
+    try:
+        days = int(request.POST.get("auto_approve_max_days", "7"))
+    except ValueError:
+        days = 0
+    try:
+        services.policy_settings_update(
+            actor=request.user, auto_approve_low_risk=request.POST.get("auto_approve_low_risk") == "on",
+            auto_approve_max_days=days,
+        )  # fmt: skip
+    except PortalError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Approval policy updated.")
+    return redirect("approvals:policy")
+
+
 @portal_page
 def policy_page(request):
     settings_row = PolicySettings.current()

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from .audit import audit_record, changed, snapshot
 from .models import (
     AccessEvent,
     AITool,
@@ -25,15 +26,37 @@ class ToolIdentityInline(admin.TabularInline):
     raw_id_fields = ["identity"]
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """Admin edits bypass the services, so they are audited here, in the same transaction as the change."""
+
+    def save_model(self, request, obj, form, change):
+        before = snapshot(type(obj).objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        after = snapshot(obj)
+        if before is not None:
+            before, after = changed(before, after)
+        audit_record(actor=request.user, action=f"{obj._meta.model_name}.admin_{'changed' if change else 'added'}",
+                     obj=obj, before=before, after=after, comment="via the admin")  # fmt: skip
+
+    def delete_model(self, request, obj):
+        audit_record(actor=request.user, action=f"{obj._meta.model_name}.admin_deleted", obj=obj,
+                     before=snapshot(obj), comment="via the admin")  # fmt: skip
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(AITool)
-class AIToolAdmin(admin.ModelAdmin):
+class AIToolAdmin(AuditedAdmin):
     list_display = ["name", "slug", "kind", "environment", "owner", "team", "status", "enforces_authorization"]
     list_filter = ["kind", "environment", "status", "data_classification", "enforces_authorization"]
     search_fields = ["name", "slug", "vendor"]
@@ -43,7 +66,7 @@ class AIToolAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServiceIdentity)
-class ServiceIdentityAdmin(admin.ModelAdmin):
+class ServiceIdentityAdmin(AuditedAdmin):
     list_display = ["name", "kind", "provider", "environment", "owner", "status", "third_party", "last_used_at"]
     list_filter = ["kind", "environment", "status", "third_party", "provider"]
     search_fields = ["name", "external_id"]
@@ -52,7 +75,7 @@ class ServiceIdentityAdmin(admin.ModelAdmin):
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(AuditedAdmin):
     """Credentials are fingerprints only; the admin cannot take or show a secret."""
 
     list_display = ["identity", "kind", "last4", "storage", "created_at", "expires_at", "last_used_at", "revoked_at"]
@@ -68,7 +91,7 @@ class CredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(Scope)
-class ScopeAdmin(admin.ModelAdmin):
+class ScopeAdmin(AuditedAdmin):
     list_display = ["name", "provider", "risk", "sensitive"]
     list_filter = ["provider", "risk", "sensitive"]
     search_fields = ["name"]
@@ -76,6 +99,17 @@ class ScopeAdmin(admin.ModelAdmin):
 
 @admin.register(ScopeGrant)
 class ScopeGrantAdmin(admin.ModelAdmin):
+    """Read-only: grants are issued by approved requests and revoked on the grants page, both audited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     list_display = ["identity", "scope", "tool", "status", "granted_at", "expires_at", "last_used_at"]
     list_filter = ["status", "scope__risk"]
     search_fields = ["identity__name", "scope__name"]

@@ -4,7 +4,8 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nhi_portal.settings.dev")
+# Like wsgi.py: production unless told otherwise; `make run` and the tests name their settings explicitly.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nhi_portal.settings.production")
 
 app = Celery("nhi_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

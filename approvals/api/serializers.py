@@ -56,7 +56,7 @@ class ScopeInputField(serializers.Field):
 
 
 def _editable(queryset, user):
-    return queryset.editable_by(user)
+    return queryset.editable_by(user).exclude(status="retired")
 
 
 def _visible(queryset, user):

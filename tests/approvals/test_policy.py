@@ -88,3 +88,37 @@ def test_every_rule_is_described():
     for rule in policy.RULES:
         assert policy.describe(rule.key) == rule.description
     assert "7 days" in policy.describe(policy.AUTO_APPROVE_RULE)
+
+
+def test_security_switches_auto_approval_on_the_policy_page(page_as):
+    from django.urls import reverse
+
+    url = reverse("approvals:policy_update")
+    assert page_as("owner").post(url, {"auto_approve_low_risk": "on"}).status_code == 403
+    assert page_as("manager").post(url, {"auto_approve_low_risk": "on"}).status_code == 403
+    assert PolicySettings.current().auto_approve_low_risk is False
+    page_as("security").post(url, {"auto_approve_low_risk": "on", "auto_approve_max_days": "5"})
+    current = PolicySettings.current()
+    assert current.auto_approve_low_risk is True and current.auto_approve_max_days == 5
+    entry = AuditEntry.objects.get(action="policy.updated")
+    assert entry.before["auto_approve_low_risk"] is False and entry.after["auto_approve_low_risk"] is True
+
+
+def test_admin_edits_are_audited_and_grants_are_read_only(admin_client, tool):
+    from django.urls import reverse
+
+    from tests.factories import GrantFactory
+
+    change = reverse("admin:inventory_aitool_change", args=[tool.pk])
+    form = admin_client.get(change)
+    assert form.status_code == 200
+    data = {
+        "name": "Renamed in admin", "slug": tool.slug, "kind": tool.kind, "vendor": tool.vendor, "owner": tool.owner_id,
+        "team": tool.team_id or "", "environment": tool.environment, "data_classification": tool.data_classification,
+        "status": tool.status, "bindings-TOTAL_FORMS": "0", "bindings-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    assert admin_client.post(change, data).status_code == 302
+    assert AuditEntry.objects.filter(action="aitool.admin_changed", object_id=str(tool.pk)).exists()
+    grant = GrantFactory()
+    assert admin_client.get(reverse("admin:inventory_scopegrant_add")).status_code == 403
+    assert admin_client.post(reverse("admin:inventory_scopegrant_change", args=[grant.pk]), {}).status_code == 403

@@ -253,3 +253,31 @@ def test_audit_entries_are_append_only(file_request):
     with pytest.raises(AppendOnlyError):
         AuditEntry.objects.all().delete()
     assert AuditEntry.objects.get().comment == ""
+
+
+def test_policy_tightens_if_the_tool_moves_to_restricted_prod(file_request, security, security2, tool):
+    request = file_request("read")
+    assert request.required_approvals == 1
+    tool.environment, tool.data_classification = "prod", "restricted"
+    tool.save()
+    services.request_decide(actor=security, request_id=request.pk, kind="approve")
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PENDING and request.required_approvals == 2
+    assert "prod_restricted_tool" in request.policy_rules
+    services.request_decide(actor=security2, request_id=request.pk, kind="approve")
+    request.refresh_from_db()
+    assert request.status == RequestStatus.APPROVED
+
+
+def test_owner_cannot_wave_findings_away(api_as, owner):
+    from tests.factories import CredentialFactory, IdentityFactory
+
+    identity = IdentityFactory(owner=owner, interactive_use_seen=True, status="disabled")
+    credential = CredentialFactory(identity=identity, revoked_at=timezone.now())
+    client = api_as("owner")
+    for body in ({"interactive_use_seen": False}, {"last_reviewed_at": "2026-11-01T00:00:00Z"}, {"status": "active"}):
+        assert client.patch(f"/api/v1/identities/{identity.pk}/", body, format="json").status_code == 400
+    assert client.patch(f"/api/v1/credentials/{credential.pk}/", {"revoked_at": None}, format="json").status_code == 400
+    bad = {"identity": identity.name, "kind": "api_key", "fingerprint": "sk-live-THIS-IS-A-SECRET-123"}
+    assert client.post("/api/v1/credentials/", bad, format="json").status_code == 400
+    assert api_as("security").patch(f"/api/v1/identities/{identity.pk}/", {"status": "active"}).status_code == 200

@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from inventory.choices import GrantStatus, IdentityStatus, ToolStatus
 from inventory.models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+from inventory.resources import is_well_formed, resource_allowed
 
 from .models import GatewayToolLimit
-from .resources import is_well_formed, resource_allowed
 
 User = get_user_model()
 

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from nhi_portal.exceptions import PortalError
 
 from .models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, UsageWatermark
+from .resources import resource_allowed
 
 MAX_BATCH = 1000
 MAX_FUTURE = timedelta(minutes=5)
@@ -85,31 +86,41 @@ def events_ingest(*, source: str, events: list) -> IngestResult:
     identities = dict(ServiceIdentity.objects.filter(name__in={r["identity"] for r in rows}).values_list("name", "pk"))
     users = dict(get_user_model().objects.filter(username__in={r["user"] for r in rows}).values_list("username", "pk"))
     scopes = dict(Scope.objects.filter(name__in={r["scope"] for r in rows}).values_list("name", "pk"))
-    credentials = dict(
-        Credential.objects.filter(fingerprint__in={r["credential"] for r in rows if r["credential"]}).values_list(
-            "fingerprint", "pk"
-        )
-    )
-    grants = {
-        (identity, scope): pk
-        for identity, scope, pk in ScopeGrant.objects.filter(
-            identity_id__in=identities.values(), scope_id__in=scopes.values(), status="active"
-        ).values_list("identity_id", "scope_id", "pk")
+    # Fingerprints are unique per identity only: a credential counts as used only on the identity reported with it.
+    credentials = {
+        (identity, fingerprint): pk
+        for identity, fingerprint, pk in Credential.objects.filter(
+            identity_id__in=identities.values(), fingerprint__in={r["credential"] for r in rows if r["credential"]}
+        ).values_list("identity_id", "fingerprint", "pk")
     }
+    # A grant is used only by the tool it is for (or by any tool, if it names none), on a resource it covers.
+    grants: dict[tuple, list] = {}
+    for identity, scope, tool, pk, constraint in ScopeGrant.objects.filter(
+        identity_id__in=identities.values(), scope_id__in=scopes.values(), status="active"
+    ).values_list("identity_id", "scope_id", "tool_id", "pk", "resource_constraint"):
+        grants.setdefault((identity, scope), []).append((tool, pk, constraint))
     objects = []
     for r in rows:
-        identity_id, scope_id = identities.get(r["identity"]), scopes.get(r["scope"])
+        identity_id, scope_id, tool_id = identities.get(r["identity"]), scopes.get(r["scope"]), tools.get(r["tool"])
+        grant_id = next(
+            (
+                pk
+                for tool, pk, constraint in grants.get((identity_id, scope_id), [])
+                if tool in (None, tool_id) and resource_allowed(constraint, r["resource"])
+            ),
+            None,
+        )
         objects.append(
             AccessEvent(
                 occurred_at=r["occurred_at"],
                 kind=AccessEvent.Kind.OBSERVED,
                 source=source[:150],
                 request_id=r["request_id"],
-                tool_id=tools.get(r["tool"]),
+                tool_id=tool_id,
                 tool_ref=r["tool"],
                 identity_id=identity_id,
                 identity_ref=r["identity"],
-                credential_id=credentials.get(r["credential"]),
+                credential_id=credentials.get((identity_id, r["credential"])),
                 on_behalf_of_id=users.get(r["user"]),
                 on_behalf_of_ref=r["user"],
                 scope_id=scope_id,
@@ -117,7 +128,7 @@ def events_ingest(*, source: str, events: list) -> IngestResult:
                 resource=r["resource"],
                 decision=AccessEvent.Decision.ALLOW,
                 reason="observed",
-                grant_id=grants.get((identity_id, scope_id)),
+                grant_id=grant_id,
             )
         )
     with transaction.atomic():

@@ -10,8 +10,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from approvals.authorization import REASONS, AuthorizationQuery, authorize
-from approvals.resources import resource_allowed
 from inventory.models import AccessEvent
+from inventory.resources import resource_allowed
 from tests.factories import (
     BindingFactory,
     CredentialFactory,

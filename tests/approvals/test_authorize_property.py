@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from approvals.authorization import AuthorizationQuery, authorize
-from approvals.resources import resource_allowed
 from inventory.models import ScopeGrant
+from inventory.resources import resource_allowed
 from tests.factories import BindingFactory, CredentialFactory, IdentityFactory, ScopeFactory, ToolFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

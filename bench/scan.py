@@ -301,9 +301,12 @@ def print_size(summary: dict, repeat: int) -> None:
               f"{sum(d['ms'] for d in second['per_detector'].values()):,}", f"{second['still_open']:,}",
               f"{second['resolved']:,}"))  # fmt: skip
     print(row("total wall", f"{first['wall_s'] * 1000:,.0f}", "", f"{second['wall_s'] * 1000:,.0f}", "", ""))
-    print(row("python cpu", f"{first['python_cpu_s'] * 1000:,.0f}", "", f"{second['python_cpu_s'] * 1000:,.0f}", "", ""))
     print(
-        f"\nmemory: peak RSS {summary['max_rss_mb']:.0f} MB (before the scans {summary['rss_before_scans_mb']:.0f} MB); "
+        row("python cpu", f"{first['python_cpu_s'] * 1000:,.0f}", "", f"{second['python_cpu_s'] * 1000:,.0f}", "", "")
+    )
+    print(
+        f"\nmemory: peak RSS {summary['max_rss_mb']:.0f} MB "
+        f"(before the scans {summary['rss_before_scans_mb']:.0f} MB); "
         f"tracemalloc peak {first['tracemalloc_peak_mb']} MB / {second['tracemalloc_peak_mb']} MB (scan 1 / 2); "
         f"database temp files {first['db_temp_mb']} MB / {second['db_temp_mb']} MB"
     )

@@ -5,7 +5,7 @@ subqueries), never Python lists of ids.
 """
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 from nhi_portal import roles
 
@@ -40,8 +40,9 @@ class IdentityQuerySet(models.QuerySet):
             return self
         from .tools import ToolIdentity
 
-        behind_own_tool = ToolIdentity.objects.filter(identity=OuterRef("pk"), tool__owner=user)
-        return self.filter(Q(owner=user) | Exists(behind_own_tool))
+        # Uncorrelated, so PostgreSQL hashes the owner's bindings once instead of probing them per identity.
+        behind_own_tool = ToolIdentity.objects.filter(tool__owner=user).values("identity_id")
+        return self.filter(Q(owner=user) | Q(pk__in=behind_own_tool))
 
     def editable_by(self, user):
         if not roles.may_write(user):

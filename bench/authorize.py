@@ -246,7 +246,8 @@ def main(argv=None) -> int:
         "p50 <= 3 ms": authorize_stats["p50_ms"] <= 3,
         ">= 800 decisions/s": authorize_stats["rps"] >= 800,
         "p50 <= 1.5 x floor": report["p50_ratio_to_floor"] <= 1.5,
-        "every decision persisted": persisted == authorize_stats["requests"] and authorize_stats["errors"] == 0,
+        # wrk stops counting at the deadline while the last requests still finish, so persisted may exceed it.
+        "every decision persisted": persisted >= authorize_stats["requests"] and authorize_stats["errors"] == 0,
     }
     report["targets"] = targets
     print()

@@ -170,12 +170,15 @@ def snapshot(*, day: date | None = None) -> dict[str, int]:
         cursor.execute(
             common
             + f"""
-            , tool_count AS (SELECT COUNT(*) AS n FROM live_tools)
+            , tool_count AS (SELECT COUNT(*) AS n FROM live_tools),
+            -- One grouped pass over the failing pairs; a subquery per control would redo the whole CTE each time.
+            failing_per_control AS (
+                SELECT fl.control_id, COUNT(*) AS n FROM failing fl JOIN live_tools lt ON lt.id = fl.tool_id
+                 GROUP BY fl.control_id
+            )
             INSERT INTO {control_snap} (day, control_id, tools_assessed, tools_failing)
-            SELECT %s, m.control_id, (SELECT n FROM tool_count),
-                   (SELECT COUNT(*) FROM failing fl JOIN live_tools lt ON lt.id = fl.tool_id
-                     WHERE fl.control_id = m.control_id)
-              FROM mapped m WHERE true
+            SELECT %s, m.control_id, (SELECT n FROM tool_count), COALESCE(fpc.n, 0)
+              FROM mapped m LEFT JOIN failing_per_control fpc ON fpc.control_id = m.control_id WHERE true
             ON CONFLICT (day, control_id) DO UPDATE SET tools_assessed = excluded.tools_assessed,
                                                        tools_failing = excluded.tools_failing
             """,

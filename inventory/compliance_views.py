@@ -49,12 +49,13 @@ class AttestationForm(forms.Form):
 def tool_posture(request, pk: int):
     tool = get_object_or_404(AITool.objects.visible_to(request.user).select_related("owner", "team"), pk=pk)
     framework = _framework(request)
+    findings = posture.tool_findings(tool)
     context = {
         "tool": tool,
         "framework": framework,
         "frameworks": Framework.objects.order_by("key"),
-        "posture": posture.tool_posture(tool, framework),
-        "tier": posture.risk_tier(tool),
+        "posture": posture.tool_posture(tool, framework, findings=findings),
+        "tier": posture.risk_tier(tool, findings=findings),
     }
     template = "inventory/tool_posture.html"
     return render(request, f"{template}#posture" if request.htmx else template, context)

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -130,10 +130,13 @@ def with_titles(findings) -> list[Finding]:
 def findings_for_tool(*, user, tool: AITool) -> list[Finding]:
     """Unresolved findings on the tool itself or on any identity it acts through."""
     bound = ToolIdentity.objects.filter(tool=tool).values("identity_id")
+    # A UNION of two index lookups; an OR of the two conditions scans every finding.
+    on_tool = Finding.objects.filter(tool=tool).order_by().values("pk")
+    via_identity = Finding.objects.filter(identity_id__in=bound).order_by().values("pk")
     findings = (
         Finding.objects.visible_to(user)
         .unresolved()
-        .filter(Q(tool=tool) | Q(identity_id__in=bound))
+        .filter(pk__in=on_tool.union(via_identity))
         .select_related("tool", "identity")
         .order_by("-last_seen_at", "-id")[:100]
     )

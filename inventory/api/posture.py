@@ -19,10 +19,10 @@ class FrameworkSerializer(serializers.ModelSerializer):
         fields += ["controls"]
 
 
-def tool_posture_payload(tool, frameworks) -> list[dict]:
+def tool_posture_payload(tool, frameworks, findings) -> list[dict]:
     payload = []
     for framework in frameworks:
-        result = posture.tool_posture(tool, framework)
+        result = posture.tool_posture(tool, framework, findings=findings)
         payload.append(
             {
                 "framework": framework.key,
@@ -90,5 +90,6 @@ class ToolPostureMixin:
         frameworks = Framework.objects.order_by("key")
         if key := request.query_params.get("framework"):
             frameworks = frameworks.filter(key=key)
-        return Response({"tool": tool.slug, "risk_tier": posture.risk_tier(tool),
-                         "frameworks": tool_posture_payload(tool, frameworks)})  # fmt: skip
+        findings = posture.tool_findings(tool)
+        return Response({"tool": tool.slug, "risk_tier": posture.risk_tier(tool, findings=findings),
+                         "frameworks": tool_posture_payload(tool, frameworks, findings)})  # fmt: skip

@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from inventory.models import Finding, FindingStatus, Scan
@@ -85,9 +86,11 @@ def run_detector(detector: registry.Detector, *, scan: Scan, context: registry.C
             .exclude(last_seen_scan=scan)
             .update(status=FindingStatus.RESOLVED, resolved_at=now)
         )
-    seen = Finding.objects.filter(detector=detector.key, last_seen_scan=scan)
-    opened = seen.filter(opened_scan=scan).count()
-    return {"opened": opened, "still_open": seen.count() - opened, "resolved": resolved}
+    # One pass for both counts.
+    seen = Finding.objects.filter(detector=detector.key, last_seen_scan=scan).aggregate(
+        total=Count("pk"), opened=Count("pk", filter=Q(opened_scan=scan))
+    )
+    return {"opened": seen["opened"], "still_open": seen["total"] - seen["opened"], "resolved": resolved}
 
 
 def scan_create(*, requested_by=None, detectors: list[str] | None = None) -> Scan:

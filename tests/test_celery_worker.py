@@ -13,6 +13,7 @@ from tests.factories import GrantFactory
 
 
 @pytest.mark.redis
+@pytest.mark.postgres  # a worker thread and the test share the database; in-memory SQLite locks
 @pytest.mark.django_db(transaction=True)
 def test_worker_expires_due_grants_through_redis():
     grant = GrantFactory(expires_at=timezone.now() - timedelta(minutes=1))
@@ -35,6 +36,7 @@ def test_beat_schedule_names_real_tasks():
 
 
 @pytest.mark.redis
+@pytest.mark.postgres  # a worker thread and the test share the database; in-memory SQLite locks
 @pytest.mark.django_db(transaction=True)
 def test_scan_queued_through_the_api_completes_on_a_worker(api_as):
     from inventory.models import Finding, Scan
@@ -56,6 +58,7 @@ def test_scan_queued_through_the_api_completes_on_a_worker(api_as):
 
 
 @pytest.mark.redis
+@pytest.mark.postgres  # a worker thread and the test share the database; in-memory SQLite locks
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_scan_rerun_leaves_no_duplicates():
     """A worker dies mid-scan (the scan stays "running"); the redelivered task runs it again, idempotently."""

@@ -149,6 +149,30 @@ def analyze() -> float:
     return round(time.perf_counter() - started, 1)
 
 
+def vacuum_findings() -> None:
+    """What autovacuum does in the hours between two daily scans: statistics for the rows the first scan wrote."""
+    from django.db import connection
+
+    from inventory.models import Finding
+
+    table = connection.ops.quote_name(Finding._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {table}" if connection.vendor == "postgresql" else "ANALYZE")
+
+
+def findings_size_mb() -> float | None:
+    """The findings table with its indexes: what a scan writes, and how it grows when a rescan rewrites rows."""
+    from django.db import connection
+
+    from inventory.models import Finding
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        rows = _pg(cursor, "SELECT pg_total_relation_size(%s)", [Finding._meta.db_table])
+    return round(rows[0][0] / 2**20, 1)
+
+
 def temp_bytes() -> int | None:
     """Bytes this database has written to temporary files so far: sorts and hashes that spilled past work_mem."""
     from django.db import connection
@@ -212,6 +236,7 @@ def one_scan() -> dict:
         "rss_after_mb": round(rss_mb(), 1),
         "max_rss_mb": round(max_rss_mb(), 1),
         "db_temp_mb": None if temp_before is None else round((temp_after - temp_before) / 2**20, 1),
+        "findings_table_mb": findings_size_mb(),
         "per_detector": counts,
     }
 
@@ -228,6 +253,7 @@ def child(args: argparse.Namespace) -> None:
         reset_findings()
         analyze_s = analyze()
         first = one_scan()
+        vacuum_findings()
         second = one_scan()
         pairs.append({"first": first, "second": second})
         print(f"    scans: first {first['wall_s']} s, second {second['wall_s']} s", file=sys.stderr)
@@ -276,6 +302,7 @@ def summarise(size: int, measured: dict, seed_s: float | None) -> dict:
             **{name: pairs[0][which][name] for name in ("opened", "still_open", "resolved", "unresolved_findings")},
             "tracemalloc_peak_mb": max(pair[which]["tracemalloc_peak_mb"] for pair in pairs),
             "db_temp_mb": pairs[0][which]["db_temp_mb"],
+            "findings_table_mb": pairs[0][which]["findings_table_mb"],
             "runs_wall_s": [pair[which]["wall_s"] for pair in pairs],
         }
     summary["max_rss_mb"] = measured["max_rss_mb"]
@@ -309,6 +336,10 @@ def print_size(summary: dict, repeat: int) -> None:
         f"(before the scans {summary['rss_before_scans_mb']:.0f} MB); "
         f"tracemalloc peak {first['tracemalloc_peak_mb']} MB / {second['tracemalloc_peak_mb']} MB (scan 1 / 2); "
         f"database temp files {first['db_temp_mb']} MB / {second['db_temp_mb']} MB"
+    )
+    print(
+        f"findings: {first['unresolved_findings']:,} unresolved; table and indexes {first['findings_table_mb']} MB "
+        f"after scan 1, {second['findings_table_mb']} MB after scan 2"
     )
 
 

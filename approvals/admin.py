@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from inventory.admin import ReadOnlyAdmin
+
 from . import services
 from .models import AccessRequest, Decision, GatewayToolLimit, GrantIssue, PolicySettings, RequestedScope
 
@@ -24,7 +26,7 @@ class DecisionInline(ReadOnlyInline):
 
 
 @admin.register(AccessRequest)
-class AccessRequestAdmin(admin.ModelAdmin):
+class AccessRequestAdmin(ReadOnlyAdmin):
     """Read-only: decisions go through the workflow (pages or API), where separation of duties is enforced."""
 
     list_display = ["pk", "tool", "identity", "requester", "status", "required_approvals", "created_at"]
@@ -33,29 +35,11 @@ class AccessRequestAdmin(admin.ModelAdmin):
     list_select_related = ["tool", "identity", "requester"]
     inlines = [RequestedScopeInline, DecisionInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(GrantIssue)
-class GrantIssueAdmin(admin.ModelAdmin):
+class GrantIssueAdmin(ReadOnlyAdmin):
     list_display = ["grant", "request", "created_at"]
     raw_id_fields = ["grant", "request"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PolicySettings)

@@ -26,6 +26,19 @@ class ToolIdentityInline(admin.TabularInline):
     raw_id_fields = ["identity"]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the system: readable in the admin, never editable there."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class AuditedAdmin(admin.ModelAdmin):
     """Admin edits bypass the services, so they are audited here, in the same transaction as the change."""
 
@@ -98,17 +111,8 @@ class ScopeAdmin(AuditedAdmin):
 
 
 @admin.register(ScopeGrant)
-class ScopeGrantAdmin(admin.ModelAdmin):
+class ScopeGrantAdmin(ReadOnlyAdmin):
     """Read-only: grants are issued by approved requests and revoked on the grants page, both audited."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     list_display = ["identity", "scope", "tool", "status", "granted_at", "expires_at", "last_used_at"]
     list_filter = ["status", "scope__risk"]
@@ -118,34 +122,12 @@ class ScopeGrantAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Read-only: the audit trail is append-only everywhere, the admin included."""
 
     list_display = ["created_at", "actor_label", "action", "object_type", "object_id", "object_repr"]
     list_filter = ["action", "object_type"]
     search_fields = ["object_repr", "actor_label", "object_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the system: readable in the admin, never editable there."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AccessEvent)

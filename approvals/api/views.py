@@ -64,23 +64,18 @@ class AccessRequestViewSet(
     @extend_schema(request=serializers.DecisionInput, responses=serializers.AccessRequestSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        return self._transition(
-            request,
-            pk,
-            lambda comment: services.request_decide(
-                actor=request.user, request_id=int(pk), kind=DecisionKind.APPROVE, comment=comment
-            ),
-        )
+        return self._decide(request, pk, DecisionKind.APPROVE)
 
     @extend_schema(request=serializers.DecisionInput, responses=serializers.AccessRequestSerializer)
     @action(detail=True, methods=["post"])
     def deny(self, request, pk=None):
+        return self._decide(request, pk, DecisionKind.DENY)
+
+    def _decide(self, request, pk, kind: str):
         return self._transition(
             request,
             pk,
-            lambda comment: services.request_decide(
-                actor=request.user, request_id=int(pk), kind=DecisionKind.DENY, comment=comment
-            ),
+            lambda comment: services.request_decide(actor=request.user, request_id=int(pk), kind=kind, comment=comment),
         )
 
     @extend_schema(request=serializers.DecisionInput, responses=serializers.AccessRequestSerializer)

@@ -1,26 +1,21 @@
 """The pre-execution authorization decision: may this tool, acting through this identity, use this scope on this
 resource for this human, now? Deny by default; every decision is recorded as an AccessEvent.
 
-The hot path is two reads (one annotated lookup, the candidate grants) and one insert, so a gateway can ask before
-every action.
+The hot path is one read (the tool with everything the rules need and the candidate grants) and one insert
+(authorization_store), so a gateway can ask before every action.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from inventory.choices import GrantStatus, IdentityStatus, ToolStatus
-from inventory.models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+from inventory.models import AccessEvent
 from inventory.resources import is_well_formed, resource_allowed
 
-from .models import GatewayToolLimit
-
-User = get_user_model()
+from .authorization_store import insert_event, load_context
 
 MAX_REF = 200
 MAX_RESOURCE = 500
@@ -95,63 +90,12 @@ class Decision:
         return self.decision == AccessEvent.Decision.ALLOW
 
 
-def _by_key(queryset, value, natural_key: str):
-    """Ints are ids; strings are natural keys, even when they look like numbers: no ambiguity."""
-    return queryset.filter(pk=value) if isinstance(value, int) else queryset.filter(**{natural_key: value})
-
-
 def _ref(value) -> str:
     return "" if value is None else str(value).replace("\x00", "")[:MAX_REF]
 
 
-def _context(query: AuthorizationQuery, token, now: datetime) -> dict | None:
-    """One query: the tool, and what the rules need about the identity, the human, the scope and the token."""
-    identity = _by_key(ServiceIdentity.objects.all(), query.identity, "name")
-    user = _by_key(User.objects.all(), query.on_behalf_of, "username")
-    scope = _by_key(Scope.objects.all(), query.scope, "name")
-    live = Credential.objects.filter(identity=OuterRef("identity_id"), revoked_at__isnull=True).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
-    annotations = {
-        "identity_id": Subquery(identity.values("pk")[:1]),
-        "identity_status": Subquery(identity.values("status")[:1]),
-        "user_id": Subquery(user.values("pk")[:1]),
-        "user_active": Subquery(user.values("is_active")[:1]),
-        "scope_id": Subquery(scope.values("pk")[:1]),
-    }
-    tools = _by_key(AITool.objects.all(), query.tool, "slug").annotate(**annotations)
-    tools = tools.annotate(
-        bound=Exists(ToolIdentity.objects.filter(tool=OuterRef("pk"), identity=OuterRef("identity_id"))),
-        has_credential=Exists(Credential.objects.filter(identity=OuterRef("identity_id"))),
-        has_live_credential=Exists(live),
-        user_allowed=Exists(
-            AITool.allowed_users.through.objects.filter(aitool=OuterRef("pk"), user=OuterRef("user_id"))
-        )
-        | Exists(
-            Team.members.through.objects.filter(
-                user=OuterRef("user_id"),
-                team__in=AITool.allowed_teams.through.objects.filter(aitool=OuterRef(OuterRef("pk"))).values("team"),
-            )
-        ),
-    )
-    if query.credential:
-        # Gateways name the credential by id (they cannot compute the keyed fingerprint) or by fingerprint.
-        by_id = query.credential.isascii() and query.credential.isdigit() and len(query.credential) < 19
-        named = live.filter(Q(pk=int(query.credential)) if by_id else Q(fingerprint=query.credential))
-        tools = tools.annotate(named_credential_id=Subquery(named.values("pk")[:1]))
-    if token is not None:
-        limit = GatewayToolLimit.objects.filter(token=token.pk)
-        tools = tools.annotate(
-            token_limited=Exists(limit),
-            token_fronts=Exists(limit.filter(tools=OuterRef("pk"))),
-        )
-    return tools.values().first()
-
-
-def _grant_reason(grants: list[dict], resource: str, now: datetime) -> tuple[str, int | None]:
-    current = [
-        g for g in grants if g["status"] == GrantStatus.ACTIVE and (g["expires_at"] is None or g["expires_at"] > now)
-    ]
+def _grant_reason(grants: list[dict], resource: str) -> tuple[str, int | None]:
+    current = [g for g in grants if g["status"] == GrantStatus.ACTIVE and g["current"]]
     for grant in current:
         if resource_allowed(grant["resource_constraint"], resource):
             return "allowed", grant["id"]
@@ -166,7 +110,15 @@ def _grant_reason(grants: list[dict], resource: str, now: datetime) -> tuple[str
 
 
 def _evaluate(query: AuthorizationQuery, token, now: datetime) -> tuple[str, int | None, dict]:
-    ctx = _context(query, token, now)
+    ctx, grants = load_context(
+        tool=query.tool,
+        identity=query.identity,
+        user=query.on_behalf_of,
+        scope=query.scope,
+        credential=query.credential,
+        token_id=None if token is None else token.pk,
+        now=now,
+    )
     if ctx is None:
         return "unknown_tool", None, {}
     ids = {"tool_id": ctx["id"], "identity_id": ctx["identity_id"], "on_behalf_of_id": ctx["user_id"]}
@@ -195,13 +147,7 @@ def _evaluate(query: AuthorizationQuery, token, now: datetime) -> tuple[str, int
         return "unknown_scope", None, ids
     if query.resource and not is_well_formed(query.resource):
         return "invalid_resource", None, ids
-    grants = list(
-        ScopeGrant.objects.filter(identity_id=ctx["identity_id"], scope_id=ctx["scope_id"])
-        .filter(Q(tool_id=ctx["id"]) | Q(tool__isnull=True))
-        .order_by("pk")
-        .values("id", "status", "expires_at", "resource_constraint")
-    )
-    reason, grant_id = _grant_reason(grants, query.resource, now)
+    reason, grant_id = _grant_reason(grants, query.resource)
     return reason, grant_id, ids
 
 
@@ -236,23 +182,9 @@ def _replay(query: AuthorizationQuery, source: str) -> Decision | None:
     return Decision(event["decision"], event["reason"], event["id"], event["grant_id"], replayed=True)
 
 
-def _insert(event: AccessEvent) -> None:
-    """Insert the event. Only a request id can collide, and only inside a transaction does a collision need a
-    savepoint; in autocommit (how the API runs) that would be two extra round trips on every decision."""
-    if event.request_id and connection.in_atomic_block:
-        with transaction.atomic():
-            event.save()
-    else:
-        event.save()
-
-
 def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision:
     """Decide and record. A repeated `request_id` from the same source returns the first decision unchanged."""
     errors = query.problems()
-    if query.request_id and not errors:
-        replay = _replay(query, source)
-        if replay is not None:
-            return replay
     now = timezone.now()
     if errors:
         reason, grant_id, ids = "invalid_request", None, {}
@@ -274,9 +206,7 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
         grant_id=grant_id,
         **ids,
     )
-    try:
-        _insert(event)
-    except IntegrityError:
-        # Two deliveries of the same request raced; the first one recorded is the answer.
+    if insert_event(event) is None:
+        # The request id was seen before (a retry, or two deliveries racing): the first recorded answer stands.
         return _replay(query, source)
     return Decision(decision, reason, event.pk, grant_id, errors=errors)

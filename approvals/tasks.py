@@ -1,6 +1,8 @@
 """Celery entry points for the approvals jobs. Thin and idempotent: each calls one service."""
 
 from celery import shared_task
+from django.utils import timezone
+from knox.models import AuthToken
 
 from . import services
 
@@ -18,3 +20,10 @@ def expire_stale_requests() -> int:
 @shared_task(acks_late=True)
 def remind_expiring_grants() -> int:
     return services.grants_remind_expiring()
+
+
+@shared_task(acks_late=True)
+def delete_expired_tokens() -> int:
+    """Expired API tokens never authenticate (nhi_portal.authentication); this only keeps the table small."""
+    deleted, _ = AuthToken.objects.filter(expiry__lt=timezone.now()).delete()
+    return deleted

@@ -26,6 +26,11 @@ def roles_of(user: User | AnonymousUser) -> frozenset[str]:
     return cached
 
 
+def remember(user: User, roles) -> None:
+    """Record roles read together with the user (token authentication does), so roles_of needs no query."""
+    setattr(user, _CACHE_ATTR, frozenset(roles))
+
+
 def is_security(user) -> bool:
     return user.is_authenticated and (user.is_superuser or SECURITY in roles_of(user))
 

@@ -89,6 +89,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # JIT compilation costs more than it saves on the short queries of a web request (measured: 163 ms of a 198 ms
     # count query was compilation).
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    if env_bool("DB_PREPARED_STATEMENTS", True):
+        # Planning a statement cost more than running it on the hot paths (0.76 ms against 0.19 ms for the
+        # authorization lookup): with parameters bound on the server, psycopg prepares a statement on its fifth use
+        # in a connection and PostgreSQL reuses the plan. Turn off behind a transaction-mode pooler that cannot
+        # keep prepared statements (PgBouncer before 1.21 without max_prepared_statements).
+        DATABASES["default"]["OPTIONS"] |= {"server_side_binding": True, "prepare_threshold": 5}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -124,7 +130,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "nhi_portal.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["nhi_portal.permissions.IsPortalUser"],
@@ -182,6 +188,7 @@ CELERY_BEAT_SCHEDULE = {
     "seal-audit-trail": {"task": "inventory.tasks.seal_audit_trail", "schedule": 60.0},
     "roll-up-usage": {"task": "inventory.tasks.roll_up_usage", "schedule": 60.0},
     "daily-detection-scan": {"task": "inventory.tasks.scheduled_scan", "schedule": crontab(hour=2, minute=30)},
+    "delete-expired-tokens": {"task": "approvals.tasks.delete_expired_tokens", "schedule": crontab(hour=4, minute=0)},
     "daily-posture-snapshot": {"task": "inventory.tasks.take_posture_snapshot", "schedule": crontab(hour=5, minute=0)},
 }
 # Detector thresholds in days; any key left out keeps the detector's default.

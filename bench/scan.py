@@ -126,18 +126,19 @@ def _pg(cursor, sql: str, params=None):
 
 
 def reset_findings() -> None:
-    """Start from no findings and no scans, so the first scan opens everything it sees."""
+    """Start from no findings, detector runs or scans, so the first scan opens everything it sees."""
     from django.db import connection
 
-    from inventory.models import Finding, Scan
+    from inventory.models import DetectorRun, Finding, Scan
 
-    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in (Finding, Scan))
+    models = (Finding, DetectorRun, Scan)
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {tables}")
         else:
-            Finding.objects.all().delete()
-            Scan.objects.all().delete()
+            for model in models:
+                model.objects.all().delete()
 
 
 def analyze() -> float:

@@ -152,6 +152,13 @@ class FindingAdmin(ReadOnlyAdmin):
     list_filter = ["detector", "severity", "status"]
     list_select_related = ["tool"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_last_seen()
+
+    @admin.display(ordering="last_seen_at")
+    def last_seen_at(self, finding):
+        return finding.last_seen_at
+
 
 @admin.register(Scan)
 class ScanAdmin(ReadOnlyAdmin):

@@ -38,7 +38,7 @@ class BulkForm(forms.Form):
 
 
 def _findings_for(user):
-    return Finding.objects.visible_to(user).select_related("tool", "identity")
+    return Finding.objects.visible_to(user).with_last_seen().select_related("tool", "identity")
 
 
 @portal_page

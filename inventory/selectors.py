@@ -137,6 +137,7 @@ def findings_for_tool(*, user, tool: AITool) -> list[Finding]:
     findings = (
         Finding.objects.visible_to(user)
         .unresolved()
+        .with_last_seen()
         .filter(pk__in=on_tool.union(via_identity))
         .select_related("tool", "identity")
         .order_by("-last_seen_at", "-id")[:100]
@@ -148,6 +149,7 @@ def findings_for_identity(*, user, identity: ServiceIdentity) -> list[Finding]:
     findings = (
         Finding.objects.visible_to(user)
         .unresolved()
+        .with_last_seen()
         .filter(identity=identity)
         .select_related("tool", "identity")
         .order_by("-last_seen_at", "-id")[:100]

@@ -21,6 +21,8 @@ class FindingSerializer(serializers.ModelSerializer):
     identity = serializers.SlugRelatedField(slug_field="name", read_only=True)
     title = serializers.SerializerMethodField()
     controls = serializers.SerializerMethodField()
+    # From FindingQuerySet.with_last_seen(), which every queryset this serializes carries.
+    last_seen_at = serializers.DateTimeField(read_only=True)
 
     class Meta:
         model = Finding
@@ -70,7 +72,8 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
-        return Finding.objects.visible_to(self.request.user).select_related("tool", "identity").order_by("-id")
+        findings = Finding.objects.visible_to(self.request.user).with_last_seen()
+        return findings.select_related("tool", "identity").order_by("-id")
 
     def get_permissions(self):
         if self.action in ("acknowledge", "suppress"):

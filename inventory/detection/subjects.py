@@ -1,29 +1,24 @@
 """Annotations shared by detectors: what a row is, and which tool and identity a finding on it belongs to."""
 
-from django.db.models import BigIntegerField, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import BigIntegerField, F, QuerySet, Value
 from django.db.models.fields import CharField
 from django.db.models.functions import Cast
-
-from inventory.models import ToolIdentity
 
 # A typed NULL: PostgreSQL would otherwise guess text for a bare NULL inside the scan's UNION and GROUP BY.
 _NO_ID = Cast(Value(None), output_field=BigIntegerField())
 
 
-def first_tool_of(identity_ref: str) -> Subquery:
-    """The lowest-id tool an identity is bound to: the tool a finding is shown under."""
-    bound = ToolIdentity.objects.filter(identity=OuterRef(identity_ref)).order_by("tool_id").values("tool_id")[:1]
-    return Subquery(bound, output_field=IntegerField())
-
-
 def subjects(queryset: QuerySet, subject: str, *, identity: str | None, tool=None) -> QuerySet:
-    """Shape a detector's queryset into the columns the scan reads: s_type, s_id, s_tool, s_identity."""
+    """Shape a detector's queryset into the columns the scan reads: s_type, s_id, s_tool, s_identity.
+
+    Without a tool, s_tool is NULL and the scan shows the finding under the lowest-id tool the identity is bound
+    to (inventory.detection.apply): one join over the subjects, rather than a lookup per row of the estate."""
     if isinstance(tool, str):
         tool_expr = F(tool)
     elif tool is not None:
         tool_expr = tool
     else:
-        tool_expr = first_tool_of(identity) if identity else _NO_ID
+        tool_expr = _NO_ID
     identity_expr = F(identity) if identity else _NO_ID
     # No ORDER BY: the scan groups the rows, so the model's default ordering would only add a sort of every row.
     return (

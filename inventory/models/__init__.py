@@ -1,6 +1,6 @@
 from .audit import AppendOnlyError, AuditBatch, AuditEntry
 from .events import AccessEvent, UsageWatermark
-from .findings import Finding, FindingStatus, Scan, Severity, SubjectType, ToolSecretMatch
+from .findings import DetectorRun, Finding, FindingStatus, Scan, Severity, SubjectType, ToolSecretMatch
 from .frameworks import Attestation, Control, ControlSnapshot, Framework, PostureSnapshot
 from .identities import Credential, ServiceIdentity
 from .scopes import Scope, ScopeGrant
@@ -17,6 +17,7 @@ __all__ = [
     "Control",
     "ControlSnapshot",
     "Credential",
+    "DetectorRun",
     "Finding",
     "FindingStatus",
     "Framework",

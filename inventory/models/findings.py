@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, Value, When
 
 from nhi_portal import roles
 
@@ -44,6 +44,18 @@ class FindingQuerySet(models.QuerySet):
     def unresolved(self):
         return self.exclude(status=FindingStatus.RESOLVED)
 
+    def with_last_seen(self):
+        """Annotate `last_seen_at`. A scan does not rewrite the findings it sees again (at a million credentials that
+        rewrite was most of a scan's time), so an unresolved finding was last seen by its detector's latest run, and
+        only a resolved one keeps its own date. Reads the few DetectorRun rows now, so that the page query carries
+        them as constants instead of a lookup per finding."""
+        runs = DetectorRun.objects.values_list("detector", "ran_at")
+        latest_run = [When(detector=detector, then=Value(ran_at)) for detector, ran_at in runs]
+        recorded = F("recorded_last_seen_at")
+        seen = Case(*latest_run, default=recorded, output_field=DateTimeField()) if latest_run else recorded
+        resolved = When(status=FindingStatus.RESOLVED, then=recorded)
+        return self.annotate(last_seen_at=Case(resolved, default=seen, output_field=DateTimeField()))
+
 
 class Scan(models.Model):
     """One run of the detectors: its progress and, per detector, what it opened, still sees and resolved."""
@@ -84,25 +96,56 @@ class Scan(models.Model):
         return None
 
 
+class DetectorRun(models.Model):
+    """The latest successful run of each detector. Every finding it has not resolved was seen by that run, which
+    is how a finding's last-seen date is known without a scan writing to every finding it sees again."""
+
+    detector = models.CharField(max_length=64, primary_key=True)
+    ran_at = models.DateTimeField(help_text="The scan's clock when this detector last ran to completion.")
+    scan = models.ForeignKey(Scan, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.detector} at {self.ran_at:%Y-%m-%d %H:%M}"
+
+
 class Finding(models.Model):
     """A detector's verdict on one subject, kept across scans: opened, seen again, resolved, reopened."""
 
     detector = models.CharField(max_length=64)
     subject_type = models.CharField(max_length=16, choices=SubjectType.choices)
     subject_id = models.BigIntegerField()
-    tool = models.ForeignKey("inventory.AITool", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Not indexed alone: the (tool, status) and (identity, status) indexes serve lookups by either. No database
+    # constraint: the scan copies these ids from the rows it has just read, and checking them again cost a full
+    # scan's commit 14 s at a million credentials; Django's SET_NULL, which runs in Python, still applies.
+    tool = models.ForeignKey(
+        "inventory.AITool",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     identity = models.ForeignKey(
-        "inventory.ServiceIdentity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "inventory.ServiceIdentity",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     severity = models.CharField(max_length=8, choices=Severity.choices)
     status = models.CharField(max_length=16, choices=FindingStatus.choices, default=FindingStatus.OPEN)
     first_seen_at = models.DateTimeField()
-    last_seen_at = models.DateTimeField()
+    recorded_last_seen_at = models.DateTimeField(
+        help_text="When a scan last saw it, as of its last change (opened, reopened, resolved). While unresolved it "
+        "is seen by every run of its detector: read last_seen_at from FindingQuerySet.with_last_seen()."
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
-    opened_scan = models.ForeignKey(Scan, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    last_seen_scan = models.ForeignKey(Scan, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Not indexed: only deleting a user looks findings up by it.
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     suppressed_until = models.DateTimeField(null=True, blank=True)
@@ -111,16 +154,18 @@ class Finding(models.Model):
     objects = FindingQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-last_seen_at", "-id"]
+        ordering = ["-id"]
         constraints = [
             # The fingerprint of a finding: one row per detector and subject, whatever the number of scans.
             models.UniqueConstraint(fields=["detector", "subject_type", "subject_id"], name="uniq_finding"),
         ]
+        # Each index is written for every new finding, so only those the pages and the scan read. Lookups by
+        # detector use the unique constraint's leading column.
         indexes = [
-            models.Index(fields=["detector", "status"]),
             models.Index(fields=["tool", "status"]),
             models.Index(fields=["identity", "status"]),
-            models.Index(fields=["status", "severity"]),
+            # The triaged and resolved few, for the status filter; open findings are most rows, read in full anyway.
+            models.Index(fields=["status", "severity"], condition=~Q(status="open"), name="finding_triaged_idx"),
         ]
 
     def __str__(self) -> str:

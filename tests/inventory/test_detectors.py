@@ -32,7 +32,8 @@ def found(key: str) -> set[tuple[str, int]]:
     with time_machine.travel(NOW, tick=False):
         scan = scan_run(scan_create(detectors=[key]).pk)
     assert "error" not in scan.counts[key], scan.counts[key]
-    return set(Finding.objects.filter(detector=key, last_seen_scan=scan).values_list("subject_type", "subject_id"))
+    unresolved = Finding.objects.filter(detector=key).unresolved()
+    return set(unresolved.values_list("subject_type", "subject_id"))
 
 
 def cred(**kwargs):

@@ -142,3 +142,22 @@ def test_finding_list_query_count(page_as, rows, owner, django_assert_max_num_qu
     api = page_as("security")
     with django_assert_max_num_queries(7):
         assert api.get("/api/v1/findings/?page_size=100").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/v1/findings/", "/findings/"])
+def test_finding_lists_take_the_same_queries_at_5_and_60_findings(api_as, page_as, path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        scan_run(scan_create(detectors=["identity_human_use", "third_party_unreviewed"]).pk)
+        client = api_as("security") if path.startswith("/api/") else page_as("security")
+        client.get(path)  # once first: signing in may write (a token's last use, say) on the first request only
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(path).status_code == 200
+        return len(captured.captured_queries)
+
+    IdentityFactory.create_batch(3, interactive_use_seen=True, third_party=True)
+    few = queries()
+    IdentityFactory.create_batch(30, interactive_use_seen=True, third_party=True)
+    assert queries() == few

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from inventory import findings as triage
 from inventory.detection import registry
-from inventory.detection.scan import ScanBusy, scan_create, scan_run
-from inventory.models import AuditEntry, Finding, Scan
+from inventory.detection.scan import ScanBusy, run_detector, scan_create, scan_run
+from inventory.models import AuditEntry, DetectorRun, Finding, Scan
 from nhi_portal.exceptions import PortalError
-from tests.factories import IdentityFactory
+from tests.factories import BindingFactory, IdentityFactory, ToolFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +45,112 @@ def test_resolves_when_gone_and_reopens_when_back():
     assert scan("identity_human_use").counts["identity_human_use"]["opened"] == 1
     finding.refresh_from_db()
     assert finding.status == "open" and finding.resolved_at is None
+
+
+def last_seen(finding: Finding):
+    return Finding.objects.with_last_seen().get(pk=finding.pk).last_seen_at
+
+
+def test_last_seen_is_the_latest_run_that_saw_it_and_stays_once_resolved():
+    identity = IdentityFactory(interactive_use_seen=True)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        scan("identity_human_use")
+    finding = Finding.objects.get()
+    assert finding.first_seen_at == start and last_seen(finding) == start
+    with time_machine.travel(start + timedelta(days=1), tick=False):
+        scan("identity_human_use")
+    # Seen again: the row was not written, its detector's run says when.
+    finding.refresh_from_db()
+    assert finding.recorded_last_seen_at == start and last_seen(finding) == start + timedelta(days=1)
+    # Another detector's run says nothing about this finding.
+    with time_machine.travel(start + timedelta(days=2), tick=False):
+        scan("third_party_unreviewed")
+    assert last_seen(finding) == start + timedelta(days=1)
+    identity.interactive_use_seen = False
+    identity.save()
+    with time_machine.travel(start + timedelta(days=3), tick=False):
+        scan("identity_human_use")
+    finding.refresh_from_db()
+    assert finding.status == "resolved" and finding.resolved_at == start + timedelta(days=3)
+    # Resolved: last seen by the run before the one that no longer saw it, whatever runs come later.
+    with time_machine.travel(start + timedelta(days=4), tick=False):
+        scan("identity_human_use")
+    assert last_seen(finding) == start + timedelta(days=1)
+    identity.interactive_use_seen = True
+    identity.save()
+    with time_machine.travel(start + timedelta(days=5), tick=False):
+        scan("identity_human_use")
+    finding.refresh_from_db()
+    assert finding.status == "open" and finding.first_seen_at == start
+    assert last_seen(finding) == start + timedelta(days=5)
+
+
+def test_last_seen_over_the_api_and_the_page(api_as, page_as):
+    IdentityFactory(interactive_use_seen=True)
+    when = timezone.now().replace(microsecond=0)
+    for day in range(3):
+        with time_machine.travel(when + timedelta(days=day), tick=False):
+            scan("identity_human_use")
+    body = api_as("security").get("/api/v1/findings/").json()["results"][0]
+    assert body["first_seen_at"].startswith(when.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert body["last_seen_at"].startswith((when + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S"))
+    finding = Finding.objects.get()
+    page = page_as("security").get(f"/findings/{finding.pk}/").content.decode()
+    assert (when + timedelta(days=2)).strftime("%Y-%m-%d %H:%M") in page
+
+
+def test_a_failed_run_does_not_move_last_seen():
+    IdentityFactory(interactive_use_seen=True)
+    scan("identity_human_use")
+    before = DetectorRun.objects.get(detector="identity_human_use").ran_at
+    detector = registry.get("identity_human_use")
+
+    def broken(ctx):
+        raise RuntimeError("detector bug")
+
+    registry._REGISTRY["identity_human_use"] = registry.Detector(**{**detector.__dict__, "query": broken})
+    try:
+        result = scan("identity_human_use")
+    finally:
+        registry._REGISTRY["identity_human_use"] = detector
+    assert "error" in result.counts["identity_human_use"]
+    assert DetectorRun.objects.get(detector="identity_human_use").ran_at == before
+    assert Finding.objects.get().status == "open"
+
+
+def test_a_finding_follows_its_identity_to_another_tool_and_a_new_severity():
+    identity = IdentityFactory(interactive_use_seen=True)
+    first, second = ToolFactory(), ToolFactory()
+    binding = BindingFactory(tool=second, identity=identity)
+    scan("identity_human_use")
+    assert Finding.objects.get().tool == second
+    binding.delete()
+    BindingFactory(tool=first, identity=identity)
+    detector = registry.get("identity_human_use")
+    registry._REGISTRY["identity_human_use"] = registry.Detector(**{**detector.__dict__, "severity": "critical"})
+    try:
+        counts = scan("identity_human_use").counts["identity_human_use"]
+    finally:
+        registry._REGISTRY["identity_human_use"] = detector
+    finding = Finding.objects.get()
+    assert (finding.tool, finding.identity, finding.severity) == (first, identity, "critical")
+    assert counts | {"ms": 0} == {"opened": 0, "still_open": 1, "resolved": 0, "ms": 0}
+
+
+def test_a_redelivered_scan_goes_on_from_the_detectors_it_committed():
+    IdentityFactory(interactive_use_seen=True, third_party=True)
+    created = scan_create(detectors=["identity_human_use", "third_party_unreviewed"])
+    Scan.objects.filter(pk=created.pk).update(status="running", started_at=timezone.now())
+    context = registry.Context(now=timezone.now(), thresholds=registry.thresholds())
+    run_detector(registry.get("identity_human_use"), scan=created, context=context)  # then its worker died
+    assert Scan.objects.get(pk=created.pk).counts["identity_human_use"]["opened"] == 1
+    done = scan_run(created.pk)
+    assert done.status == "done" and done.progress == done.total == 2
+    # Not run twice: a second run would report the finding as still open.
+    assert done.counts["identity_human_use"]["opened"] == 1
+    assert done.counts["third_party_unreviewed"]["opened"] == 1
+    assert Finding.objects.count() == 2
 
 
 def test_acknowledged_stays_acknowledged_while_seen(security):
@@ -140,8 +246,9 @@ def test_scan_query_count_does_not_grow_with_rows():
     few = queries_for_a_scan()
     IdentityFactory.create_batch(60, interactive_use_seen=True, third_party=True)
     many = queries_for_a_scan()
-    # Per detector: the upsert, the resolve, two counts and a progress update; nothing per row.
-    assert few == many <= 10 + 9 * len(registry.all_detectors())
+    # Per detector: its previous run, the work table, insert, reopen, update, resolve, the run and the counts (with
+    # the transaction's own statements); nothing per row.
+    assert few == many <= 10 + 16 * len(registry.all_detectors())
 
 
 def test_every_planted_demo_case_is_found():

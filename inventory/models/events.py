@@ -24,17 +24,21 @@ class AccessEvent(AppendOnlyModel):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DECISION)
     source = models.CharField(max_length=150, help_text="The gateway or connector account that reported it.")
     request_id = models.CharField(max_length=128, blank=True, help_text="The caller's id, for idempotency.")
-    tool = models.ForeignKey("inventory.AITool", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # tool, identity and on_behalf_of are indexed by the (column, occurred_at) indexes below, which serve every
+    # lookup a single-column index would; each index is one more write on every decision.
+    tool = models.ForeignKey(
+        "inventory.AITool", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     tool_ref = models.CharField(max_length=200, blank=True)
     identity = models.ForeignKey(
-        "inventory.ServiceIdentity", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "inventory.ServiceIdentity", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     identity_ref = models.CharField(max_length=200, blank=True)
     credential = models.ForeignKey(
         "inventory.Credential", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     on_behalf_of = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     on_behalf_of_ref = models.CharField(max_length=150, blank=True)
     scope = models.ForeignKey("inventory.Scope", null=True, blank=True, on_delete=models.PROTECT, related_name="+")

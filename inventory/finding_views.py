@@ -5,7 +5,6 @@ from datetime import datetime, time
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count
 from django.http import Http404
@@ -24,6 +23,7 @@ from .api.findings import FindingFilter
 from .detection import registry
 from .detection.scan import scan_create
 from .models import AITool, Credential, Finding, Scan, ScopeGrant, ServiceIdentity
+from .views import CappedPaginator
 
 
 class BulkForm(forms.Form):
@@ -47,9 +47,11 @@ def finding_list(request):
     params = request.GET.copy()
     if "status" not in params:
         params["status"] = "open"
-    filterset = FindingFilter(params, queryset=base.order_by("-last_seen_at", "-id"))
+    # Newest first: the primary key orders them without sorting what can be hundreds of thousands of rows (ordering by
+    # last seen sorted all 655,000 open findings of the scale data: 1.3 s).
+    filterset = FindingFilter(params, queryset=base.order_by("-id"))
     findings = filterset.qs if filterset.is_valid() else base.none()
-    page = Paginator(findings, 50).get_page(request.GET.get("page"))
+    page = CappedPaginator(findings, 50).get_page(request.GET.get("page"))
     page.object_list = selectors.with_titles(page.object_list)
     per_detector = dict(
         base.unresolved().order_by().values_list("detector").annotate(n=Count("*")).values_list("detector", "n")

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, Subquery, When
+from django.db.models.functions import Coalesce
 
 from nhi_portal import roles
 
@@ -47,12 +48,11 @@ class FindingQuerySet(models.QuerySet):
     def with_last_seen(self):
         """Annotate `last_seen_at`. A scan does not rewrite the findings it sees again (at a million credentials that
         rewrite was most of a scan's time), so an unresolved finding was last seen by its detector's latest run, and
-        only a resolved one keeps its own date. Reads the few DetectorRun rows now, so that the page query carries
-        them as constants instead of a lookup per finding."""
-        runs = DetectorRun.objects.values_list("detector", "ran_at")
-        latest_run = [When(detector=detector, then=Value(ran_at)) for detector, ran_at in runs]
+        only a resolved one keeps its own date. The run is a primary-key lookup in a table of a dozen rows, inside
+        the same query: no extra query on any page."""
         recorded = F("recorded_last_seen_at")
-        seen = Case(*latest_run, default=recorded, output_field=DateTimeField()) if latest_run else recorded
+        latest_run = DetectorRun.objects.filter(detector=OuterRef("detector")).values("ran_at")[:1]
+        seen = Coalesce(Subquery(latest_run, output_field=DateTimeField()), recorded)
         resolved = When(status=FindingStatus.RESOLVED, then=recorded)
         return self.annotate(last_seen_at=Case(resolved, default=seen, output_field=DateTimeField()))
 

@@ -62,8 +62,7 @@ def test_tool_detail_constant(page_as, users, django_assert_max_num_queries, row
         CredentialFactory.create_batch(20, identity=identity)
         GrantFactory(identity=identity, tool=tool)
     client = page_as("owner")
-    # + 3: the tool's findings read its detectors' latest runs (last seen), one small query whatever the rows.
-    with django_assert_max_num_queries(PAGE_QUERIES + 3):
+    with django_assert_max_num_queries(PAGE_QUERIES + 2):
         assert client.get(tool.get_absolute_url()).status_code == 200
 
 

@@ -56,7 +56,7 @@ class IdentityViewSet(_ServiceWriteMixin, viewsets.ModelViewSet):
     update_kwarg = "identity"
 
     def get_queryset(self):
-        return selectors.identity_list(user=self.request.user)
+        return selectors.identity_list(user=self.request.user, credential_counts=False)
 
 
 class CredentialViewSet(

@@ -22,7 +22,7 @@ from . import selectors, tasks
 from .api.findings import FindingFilter
 from .detection import registry
 from .detection.scan import scan_create
-from .models import AITool, Credential, Finding, Scan, ScopeGrant, ServiceIdentity
+from .models import AITool, Credential, DetectorRun, Finding, Scan, ScopeGrant, ServiceIdentity
 from .views import CappedPaginator
 
 
@@ -53,9 +53,12 @@ def finding_list(request):
     findings = filterset.qs if filterset.is_valid() else base.none()
     page = CappedPaginator(findings, 50).get_page(request.GET.get("page"))
     page.object_list = selectors.with_titles(page.object_list)
-    per_detector = dict(
-        base.unresolved().order_by().values_list("detector").annotate(n=Count("*")).values_list("detector", "n")
-    )
+    if roles.sees_everything(request.user):
+        # Kept by each detector run: counting 655,000 unresolved findings took 150 ms of this page.
+        per_detector = dict(DetectorRun.objects.values_list("detector", "unresolved"))
+    else:
+        unresolved = base.unresolved().order_by().values_list("detector").annotate(n=Count("*"))
+        per_detector = dict(unresolved.values_list("detector", "n"))
     detectors = [(d, per_detector.get(d.key, 0)) for d in registry.all_detectors()]
     query = request.GET.copy()
     query.pop("page", None)

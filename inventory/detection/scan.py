@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from inventory.models import DetectorRun, Scan
+from inventory.models import DetectorRun, Finding, Scan
 
 from . import registry
 from .apply import apply_subjects
@@ -43,11 +43,12 @@ def run_detector(
             cursor.execute("SET LOCAL jit = off")
         previous = DetectorRun.objects.filter(detector=detector.key).values_list("ran_at", flat=True).first()
         changes = apply_subjects(cursor, detector, context, previous_run=previous)
+        unresolved = Finding.objects.filter(detector=detector.key).unresolved().count()
         DetectorRun.objects.bulk_create(
-            [DetectorRun(detector=detector.key, ran_at=context.now, scan=scan)],
+            [DetectorRun(detector=detector.key, ran_at=context.now, scan=scan, unresolved=unresolved)],
             update_conflicts=True,
             unique_fields=["detector"],
-            update_fields=["ran_at", "scan"],
+            update_fields=["ran_at", "scan", "unresolved"],
         )
         result = changes.counts() | {"ms": round((time.perf_counter() - started) * 1000)}
         Scan.objects.filter(pk=scan.pk).update(progress=len(counts) + 1, counts=counts | {detector.key: result})

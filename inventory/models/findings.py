@@ -103,6 +103,9 @@ class DetectorRun(models.Model):
     detector = models.CharField(max_length=64, primary_key=True)
     ran_at = models.DateTimeField(help_text="The scan's clock when this detector last ran to completion.")
     scan = models.ForeignKey(Scan, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Only a detector's run resolves or reopens its findings (triage never touches resolved ones), so this stays
+    # exact between runs; the findings page reads it instead of counting hundreds of thousands of rows.
+    unresolved = models.PositiveIntegerField(default=0, help_text="Its unresolved findings after that run.")
 
     def __str__(self) -> str:
         return f"{self.detector} at {self.ran_at:%Y-%m-%d %H:%M}"

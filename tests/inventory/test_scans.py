@@ -47,6 +47,36 @@ def test_resolves_when_gone_and_reopens_when_back():
     assert finding.status == "open" and finding.resolved_at is None
 
 
+def unresolved_by_count() -> dict[str, int]:
+    detectors = DetectorRun.objects.values_list("detector", flat=True)
+    return {key: Finding.objects.filter(detector=key).unresolved().count() for key in detectors}
+
+
+def test_each_run_keeps_its_unresolved_count_exact_through_resolve_reopen_and_triage(security):
+    identities = IdentityFactory.create_batch(3, interactive_use_seen=True)
+    scan("identity_human_use")
+    triage.findings_acknowledge(actor=security, ids=[Finding.objects.first().pk])
+    identities[0].interactive_use_seen = False
+    identities[0].save()
+    scan("identity_human_use")
+    kept = DetectorRun.objects.get(detector="identity_human_use").unresolved
+    assert kept == unresolved_by_count()["identity_human_use"] == 2
+    identities[0].interactive_use_seen = True
+    identities[0].save()
+    IdentityFactory(interactive_use_seen=True)
+    scan()
+    kept = dict(DetectorRun.objects.values_list("detector", "unresolved"))
+    assert kept == unresolved_by_count() and kept["identity_human_use"] == 4
+
+
+def test_findings_page_counts_per_detector_for_everyone_who_sees_them(page_as):
+    IdentityFactory.create_batch(2, interactive_use_seen=True)
+    scan("identity_human_use")
+    for role in ("security", "manager"):
+        response = page_as(role).get("/findings/")
+        assert {d.key: n for d, n in response.context["detectors"]}["identity_human_use"] == 2
+
+
 def last_seen(finding: Finding):
     return Finding.objects.with_last_seen().get(pk=finding.pk).last_seen_at
 

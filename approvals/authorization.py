@@ -70,9 +70,13 @@ class AuthorizationQuery:
         if not isinstance(self.credential, str) or len(self.credential) > 80:
             problems["credential"] = "a credential fingerprint"
         for name in ("tool", "identity", "on_behalf_of", "scope", "resource", "request_id", "credential"):
-            # PostgreSQL cannot store NUL in text; such input is malformed, not a reason to fail.
-            if isinstance(getattr(self, name), str) and "\x00" in getattr(self, name):
+            value = getattr(self, name)
+            # Neither database can store NUL or a lone surrogate (JSON allows "\ud800"); such input is malformed,
+            # not a reason to fail.
+            if isinstance(value, str) and "\x00" in value:
                 problems[name] = "must not contain NUL characters"
+            elif isinstance(value, str) and _storable(value) != value:
+                problems[name] = "must be valid Unicode text"
         return problems
 
 
@@ -90,8 +94,12 @@ class Decision:
         return self.decision == AccessEvent.Decision.ALLOW
 
 
+def _storable(text: str) -> str:
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _ref(value) -> str:
-    return "" if value is None else str(value).replace("\x00", "")[:MAX_REF]
+    return "" if value is None else _storable(str(value))[:MAX_REF]
 
 
 def _grant_reason(grants: list[dict], resource: str) -> tuple[str, int | None]:
@@ -200,7 +208,7 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
         identity_ref=_ref(query.identity),
         on_behalf_of_ref=_ref(query.on_behalf_of)[:150],
         scope_ref=_ref(query.scope),
-        resource=query.resource.replace("\x00", "")[:MAX_RESOURCE] if isinstance(query.resource, str) else "",
+        resource=_storable(query.resource)[:MAX_RESOURCE] if isinstance(query.resource, str) else "",
         decision=decision,
         reason=reason,
         grant_id=grant_id,

@@ -149,10 +149,13 @@ def _insert_sql() -> tuple[str, tuple]:
     fields = tuple(f for f in AccessEvent._meta.concrete_fields if not f.primary_key)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    # No conflict target: the request-id constraint is the only unique one besides the primary key.
+    # The conflict target names the request-id constraint (uniq_event_request_id), so that any other violation
+    # still raises instead of passing for a repeated request.
+    target = ", ".join(_col(AccessEvent, name) for name in ("source", "kind", "request_id"))
     sql = (
         f"INSERT INTO {_table(AccessEvent)} ({columns}) VALUES ({placeholders}) "
-        f"ON CONFLICT DO NOTHING RETURNING {connection.ops.quote_name(AccessEvent._meta.pk.column)}"
+        f"ON CONFLICT ({target}) WHERE NOT ({_col(AccessEvent, 'request_id')} = '') DO NOTHING "
+        f"RETURNING {_col(AccessEvent, 'id')}"
     )
     return sql, fields
 

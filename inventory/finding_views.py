@@ -87,7 +87,8 @@ def finding_detail(request, pk: int):
     except KeyError:
         detector = None
     context = {"finding": finding, "detector": detector, "subject": _subject(finding)}
-    if finding.subject_type == "tool" and finding.tool_id:
+    # finding.tool, not tool_id: a tool deleted while a scan was writing can leave an id with no row behind it.
+    if finding.subject_type == "tool" and finding.tool:
         context["secret_matches"] = finding.tool.secret_matches.all()
     return render(request, "inventory/finding_detail.html", context)
 

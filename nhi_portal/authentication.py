@@ -78,10 +78,12 @@ class TokenAuthentication(KnoxTokenAuthentication):
     def authenticate_credentials(self, token: bytes):
         invalid = exceptions.AuthenticationFailed(_("Invalid token."))
         try:
-            token = token.decode("utf-8")
+            token = token.decode("ascii")
             digest = hash_token(token)
         except (UnicodeDecodeError, TypeError, ValueError, binascii.Error):
             raise invalid from None
+        if not token.isprintable():  # a NUL would reach the query, and PostgreSQL refuses it in text
+            raise invalid
         for auth_token in _candidates(token[: CONSTANTS.TOKEN_KEY_LENGTH], timezone.now()):
             if compare_digest(digest, auth_token.digest):
                 return self.validate_user(auth_token)

@@ -2,12 +2,12 @@
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from approvals.authorization import REASONS, AuthorizationQuery, authorize
+from nhi_portal.parsers import StrictJSONParser
 from nhi_portal.permissions import IsGatewayOrSecurity
 
 
@@ -34,7 +34,7 @@ class AuthorizeView(APIView):
 
     permission_classes = [IsGatewayOrSecurity]
     # A machine endpoint: JSON in, JSON out, nothing to negotiate on every call.
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     renderer_classes = [JSONRenderer]
 
     @extend_schema(

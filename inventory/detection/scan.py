@@ -28,15 +28,27 @@ class ScanBusy(Exception):
     """Another scan is running."""
 
 
-def run_detector(
-    detector: registry.Detector, *, scan: Scan, context: registry.Context, counts: dict | None = None
-) -> dict:
-    """Apply what the detector sees now to its findings and record the run, with the scan's counts so far plus its
-    own, in one transaction: a worker killed half way leaves the detector either done or untouched. Returns its
-    counts."""
-    counts = counts or {}
+def _locked_counts(scan: Scan) -> dict:
+    """The scan's counts as committed, with its row locked until the transaction ends: a scan redelivered while its
+    first worker still runs (acks_late past the broker's visibility timeout) then takes turns with it, and neither
+    overwrites the other's results."""
+    return Scan.objects.select_for_update().values_list("counts", flat=True).get(pk=scan.pk)
+
+
+def _record(scan: Scan, counts: dict, key: str, result: dict) -> None:
+    counts = counts | {key: result}
+    Scan.objects.filter(pk=scan.pk).update(progress=len(counts), counts=counts)
+
+
+def run_detector(detector: registry.Detector, *, scan: Scan, context: registry.Context) -> dict:
+    """Apply what the detector sees now to its findings and record the run and its counts in the scan, in one
+    transaction: a worker killed half way leaves the detector either done or untouched. Returns its counts; if
+    another worker of the same scan already ran it, those counts, without running it again."""
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
+        counts = _locked_counts(scan)
+        if "error" not in counts.get(detector.key, {"error": ""}):
+            return counts[detector.key]
         if connection.vendor == "postgresql":
             # A million-row estate makes every statement here look expensive enough for JIT compilation, which then
             # costs up to seconds per detector and saves nothing on these plans (bench/scan.py). This transaction only.
@@ -51,7 +63,7 @@ def run_detector(
             update_fields=["ran_at", "scan", "unresolved"],
         )
         result = changes.counts() | {"ms": round((time.perf_counter() - started) * 1000)}
-        Scan.objects.filter(pk=scan.pk).update(progress=len(counts) + 1, counts=counts | {detector.key: result})
+        _record(scan, counts, detector.key, result)
     return result
 
 
@@ -93,20 +105,20 @@ def scan_run(scan_id: int) -> Scan | None:
         return None
     detectors = [d for d in registry.all_detectors() if not scan.detectors or d.key in scan.detectors]
     context = registry.Context(now=timezone.now(), thresholds=registry.thresholds())
-    # A redelivered scan goes on where its dead worker stopped: what a detector committed is in the counts.
-    counts: dict[str, dict] = {key: result for key, result in scan.counts.items() if "error" not in result}
-    Scan.objects.filter(pk=scan.pk).update(total=len(detectors), progress=len(counts), counts=counts)
+    # A redelivered scan goes on where its dead worker stopped: what a detector committed is in the counts, and
+    # run_detector skips it.
+    Scan.objects.filter(pk=scan.pk).update(total=len(detectors))
     for detector in detectors:
-        if detector.key in counts:
-            continue
         started = time.perf_counter()
         try:
-            counts[detector.key] = run_detector(detector, scan=scan, context=context, counts=counts)
+            run_detector(detector, scan=scan, context=context)
         except Exception as error:  # recorded per detector; the scan goes on
             logger.exception("detector %s failed in scan %s", detector.key, scan.pk)
             message = f"{type(error).__name__}: {error}"[:500]
-            counts[detector.key] = {"error": message, "ms": round((time.perf_counter() - started) * 1000)}
-            Scan.objects.filter(pk=scan.pk).update(progress=len(counts), counts=counts)
+            elapsed = round((time.perf_counter() - started) * 1000)
+            with transaction.atomic():
+                _record(scan, _locked_counts(scan), detector.key, {"error": message, "ms": elapsed})
+    counts = Scan.objects.values_list("counts", flat=True).get(pk=scan.pk)
     failed = [key for key, result in counts.items() if "error" in result]
     Scan.objects.filter(pk=scan.pk).update(
         status=Scan.Status.FAILED if failed and len(failed) == len(detectors) else Scan.Status.DONE,

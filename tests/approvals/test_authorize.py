@@ -319,6 +319,17 @@ def test_service_records_every_decision(world):
     assert AccessEvent.objects.count() == before + 3
 
 
+def test_text_no_database_can_store_is_an_invalid_request_recorded_safely(world):
+    query = AuthorizationQuery(
+        tool="release-\ud800", identity="svc-release", on_behalf_of="alice", scope="s", resource="a\udfff"
+    )
+    decision = authorize(query=query, source="unit")
+    assert (decision.decision, decision.reason) == ("deny", "invalid_request")
+    assert set(decision.errors) == {"tool", "resource"}
+    event = AccessEvent.objects.get(pk=decision.event_id)
+    assert (event.tool_ref, event.resource) == ("release-?", "a?")
+
+
 @pytest.mark.parametrize("role", ["gateway", "security"])
 def test_query_count_is_fixed(api_as, world, role, django_assert_num_queries):
     client = api_as(role)

@@ -161,3 +161,14 @@ def test_finding_lists_take_the_same_queries_at_5_and_60_findings(api_as, page_a
     few = queries()
     IdentityFactory.create_batch(30, interactive_use_seen=True, third_party=True)
     assert queries() == few
+
+
+def test_finding_whose_tool_row_is_gone_still_shows(page_as, api_as):
+    """Findings keep tool ids without a database constraint; a tool deleted while a scan was writing can leave one
+    pointing nowhere. Its pages must still render."""
+    finding = Finding.objects.create(
+        detector="secret_exposed", subject_type="tool", subject_id=10**9, tool_id=10**9, severity="high",
+        first_seen_at=timezone.now(), recorded_last_seen_at=timezone.now(),
+    )  # fmt: skip
+    assert page_as("security").get(reverse("inventory:finding_detail", args=[finding.pk])).status_code == 200
+    assert api_as("security").get(f"/api/v1/findings/{finding.pk}/").json()["tool"] is None

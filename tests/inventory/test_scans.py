@@ -183,6 +183,21 @@ def test_a_redelivered_scan_goes_on_from_the_detectors_it_committed():
     assert Finding.objects.count() == 2
 
 
+def test_two_workers_of_one_scan_never_run_a_detector_twice_or_lose_each_others_counts():
+    """acks_late can redeliver a scan while its first worker still runs: both then walk the same detectors."""
+    IdentityFactory(interactive_use_seen=True, third_party=True)
+    created = scan_create(detectors=["identity_human_use", "third_party_unreviewed"])
+    context = registry.Context(now=timezone.now(), thresholds=registry.thresholds())
+    first = run_detector(registry.get("identity_human_use"), scan=created, context=context)
+    ran_at = DetectorRun.objects.get(detector="identity_human_use").ran_at
+    later = registry.Context(now=timezone.now() + timedelta(minutes=1), thresholds=registry.thresholds())
+    # The second worker, with its own stale copy of the scan: the committed result comes back, nothing is rerun.
+    assert run_detector(registry.get("identity_human_use"), scan=created, context=later) == first
+    assert DetectorRun.objects.get(detector="identity_human_use").ran_at == ran_at
+    run_detector(registry.get("third_party_unreviewed"), scan=created, context=later)
+    assert set(Scan.objects.get(pk=created.pk).counts) == {"identity_human_use", "third_party_unreviewed"}
+
+
 def test_acknowledged_stays_acknowledged_while_seen(security):
     IdentityFactory(interactive_use_seen=True)
     scan("identity_human_use")

@@ -45,7 +45,16 @@ def test_expired_token_is_refused(owner):
 
 @pytest.mark.parametrize(
     "header",
-    ["Token not-a-real-token", "Token " + "0" * 64, "Token \u00e9\u00e9", "Token", "Token a b", "Token " + "f" * 9000],
+    [
+        "Token not-a-real-token",
+        "Token " + "0" * 64,
+        "Token \u00e9\u00e9",
+        "Token",
+        "Token a b",
+        "Token " + "f" * 9000,
+        "Token \x00" + "a" * 63,
+        "Token " + "a" * 14 + "\x00",
+    ],
 )
 def test_bad_token_is_refused(owner, header):
     client = APIClient()

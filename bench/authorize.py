@@ -196,16 +196,13 @@ def run_wrk(url: str, token: str, script: str, duration: int, connections: int, 
     return stats
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time of these processes so far (from /proc; Linux only)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (from /proc; Linux only); 0 if it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def server_pids(server: subprocess.Popen) -> dict[str, list[int]]:
@@ -224,12 +221,14 @@ def server_pids(server: subprocess.Popen) -> dict[str, list[int]]:
 def measured(server: subprocess.Popen, requests_of, *args) -> dict:
     """Run one wrk load and add the server's CPU per request, split into Python (gunicorn) and PostgreSQL.
 
-    Latency percentiles move with whatever else the host runs; CPU per request barely does."""
-    pids = server_pids(server)
-    before = {name: cpu_seconds(group) for name, group in pids.items()}
+    Latency percentiles move with whatever else the host runs; CPU per request barely does. Processes are listed
+    again at the end: a worker's connection can be replaced mid-run (CONN_MAX_AGE), and a new backend's CPU counts
+    from zero."""
+    before = {pid: cpu_seconds(pid) for group in server_pids(server).values() for pid in group}
     stats = requests_of(*args)
-    for name, group in pids.items():
-        stats[f"{name}_cpu_ms_per_request"] = (cpu_seconds(group) - before[name]) * 1000 / max(stats["requests"], 1)
+    for name, group in server_pids(server).items():
+        used = sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in group)
+        stats[f"{name}_cpu_ms_per_request"] = used * 1000 / max(stats["requests"], 1)
     return stats
 
 

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, Subquery, When
+from django.db.models import Case, DateTimeField, F, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce
 
 from nhi_portal import roles
@@ -37,10 +37,12 @@ class FindingQuerySet(models.QuerySet):
         from .identities import ServiceIdentity
         from .tools import AITool, ToolIdentity
 
-        own_tool = AITool.objects.filter(pk=OuterRef("tool_id"), owner=user)
-        own_identity = ServiceIdentity.objects.filter(pk=OuterRef("identity_id"), owner=user)
-        behind_own_tool = ToolIdentity.objects.filter(identity_id=OuterRef("identity_id"), tool__owner=user)
-        return self.filter(Exists(own_tool) | Exists(own_identity) | Exists(behind_own_tool))
+        # Uncorrelated subqueries: PostgreSQL hashes the owner's few thousand ids once, where correlated EXISTS
+        # probed three indexes per finding (the owner with the most tools: 0.5-0.9 s against 0.2 s over 655,000).
+        own_tools = AITool.objects.filter(owner=user).values("pk")
+        own_identities = ServiceIdentity.objects.filter(owner=user).values("pk")
+        behind_own_tool = ToolIdentity.objects.filter(tool__owner=user).values("identity_id")
+        return self.filter(Q(tool__in=own_tools) | Q(identity__in=own_identities) | Q(identity__in=behind_own_tool))
 
     def unresolved(self):
         return self.exclude(status=FindingStatus.RESOLVED)

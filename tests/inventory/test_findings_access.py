@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from inventory import selectors
 from inventory.detection.scan import scan_create, scan_run
 from inventory.models import Finding, Scan
 from tests.factories import BindingFactory, IdentityFactory, ToolFactory
@@ -172,3 +173,23 @@ def test_finding_whose_tool_row_is_gone_still_shows(page_as, api_as):
     )  # fmt: skip
     assert page_as("security").get(reverse("inventory:finding_detail", args=[finding.pk])).status_code == 200
     assert api_as("security").get(f"/api/v1/findings/{finding.pk}/").json()["tool"] is None
+
+
+def test_owners_see_findings_on_their_tools_identities_and_the_identities_behind_their_tools(
+    owner, other_owner, security, page_as
+):
+    mine = ToolFactory(owner=owner, slug="mine")
+    theirs_behind_mine = IdentityFactory(owner=other_owner, interactive_use_seen=True)
+    BindingFactory(tool=mine, identity=theirs_behind_mine)
+    my_loose_identity = IdentityFactory(owner=owner, interactive_use_seen=True)
+    theirs_alone = IdentityFactory(owner=other_owner, interactive_use_seen=True)
+    scan_run(scan_create(detectors=["identity_human_use"]).pk)
+    seen = set(Finding.objects.visible_to(owner).values_list("identity_id", flat=True))
+    assert seen == {theirs_behind_mine.pk, my_loose_identity.pk}
+    assert set(Finding.objects.visible_to(other_owner).values_list("identity_id", flat=True)) == {
+        theirs_behind_mine.pk, theirs_alone.pk}  # fmt: skip
+    on_my_tool = selectors.findings_for_tool(user=owner, tool=mine)
+    assert [f.identity_id for f in on_my_tool] == [theirs_behind_mine.pk]
+    assert selectors.findings_for_tool(user=other_owner, tool=mine) == []
+    assert len(selectors.findings_for_tool(user=security, tool=mine)) == 1
+    assert f'id="finding-{on_my_tool[0].pk}"' in page_as("owner").get(mine.get_absolute_url()).content.decode()

@@ -1,6 +1,7 @@
 """Posture pages: a tool's Posture tab, the compliance overview for managers, a control's page, exports."""
 
 import csv
+from collections import defaultdict
 from datetime import timedelta
 
 from django import forms
@@ -123,6 +124,10 @@ def _rate(assessed, failing) -> float | None:
     return round(100 * (assessed - failing) / assessed, 1) if assessed else None
 
 
+def _sums(groups: list[dict]) -> dict[str, int]:
+    return {key: sum(group[key] or 0 for group in groups) for key in ("assessed", "failing", "tools")}
+
+
 def _not_assessed(framework: Framework) -> int:
     """Live controls of the framework that no detector evidences."""
     mapped = posture.detectors_by_control()
@@ -136,14 +141,24 @@ def compliance_overview(request):
     framework = _framework(request)
     day = posture.latest_day(framework)
     snaps = _visible_snapshots(request, framework, day) if day else PostureSnapshot.objects.none()
-    totals = snaps.aggregate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
+    # One pass over the day's snapshot rows (one per tool) grouped by team and environment; the totals and both
+    # breakdowns are sums of these few groups. Three queries over the same 10,000 rows cost 45 ms of this page.
+    groups = list(
+        snaps.values("tool__team__name", "tool__environment")
+        .annotate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
+        .order_by()
+    )
+    totals = _sums(groups)
 
     def breakdown(field):
-        rows = snaps.values(field).annotate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
         labels = dict(Environment.choices)
+        by_value = defaultdict(list)
+        for group in groups:
+            by_value[group[field]].append(group)
+        rows = [(value, _sums(members)) for value, members in by_value.items()]
         return [
-            (labels.get(r[field], r[field]) or "—", r["tools"], _rate(r["assessed"], r["failing"]))
-            for r in rows.order_by(field)
+            (labels.get(value, value) or "—", sums["tools"], _rate(sums["assessed"], sums["failing"]))
+            for value, sums in sorted(rows, key=lambda row: (row[0] is None, row[0] or ""))
         ]
 
     days = 90 if request.GET.get("days") == "90" else 30

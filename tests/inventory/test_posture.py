@@ -14,7 +14,7 @@ from inventory.catalog_loader import CATALOG_DIR, load_frameworks
 from inventory.detection import registry
 from inventory.detection.scan import scan_create, scan_run
 from inventory.models import Attestation, Control, ControlSnapshot, Framework, PostureSnapshot
-from tests.factories import BindingFactory, CredentialFactory, IdentityFactory, ToolFactory
+from tests.factories import BindingFactory, CredentialFactory, IdentityFactory, TeamFactory, ToolFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -189,3 +189,31 @@ def test_api(api_as, leaky_tool):
     assert api_as("other_owner").get(f"/api/v1/tools/{leaky_tool.pk}/posture/").status_code == 404
     assert api_as("anonymous").get("/api/v1/frameworks/").status_code == 401
     assert api_as("manager").post("/api/v1/frameworks/", {}).status_code == 403
+
+
+def test_overview_totals_and_breakdowns_add_up_per_team_and_environment(page_as, owner):
+    red, blue = TeamFactory(name="Red"), TeamFactory(name="Blue")
+    for team, environment in [(red, "prod"), (red, "dev"), (blue, "prod"), (None, "staging")]:
+        tool = ToolFactory(owner=owner, team=team, environment=environment)
+        identity = IdentityFactory(owner=owner)
+        BindingFactory(tool=tool, identity=identity)
+        CredentialFactory(identity=identity, storage="prompt")
+    scan_run(scan_create().pk)
+    posture.snapshot()
+    framework = Framework.objects.get(key="OWASP-NHI-2025")
+    snaps = list(PostureSnapshot.objects.filter(framework=framework).select_related("tool__team"))
+
+    def rate(rows):
+        assessed, failing = sum(s.assessed for s in rows), sum(s.failing for s in rows)
+        return round(100 * (assessed - failing) / assessed, 1)
+
+    context = page_as("manager").get(reverse("inventory:compliance"), {"framework": framework.key}).context
+    assert context["tools"] == 4 and context["pass_rate"] == rate(snaps)
+    team_of = {s.tool_id: s.tool.team.name if s.tool.team else None for s in snaps}
+    expected_teams = [
+        (name or "—", len(rows), rate(rows))
+        for name in ("Blue", "Red", None)
+        for rows in [[s for s in snaps if team_of[s.tool_id] == name]]
+    ]
+    assert context["by_team"] == expected_teams
+    assert [(label, n) for label, n, _ in context["by_env"]] == [("Development", 1), ("Production", 2), ("Staging", 1)]

@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: venv, install, migrate, demo data, web + Celery worker + beat (SQLite, filesystem broker). Ctrl-C stops all.
+## run: venv, install, migrate, demo data and a first scan, web + Celery worker + beat (SQLite, filesystem broker). Ctrl-C stops all.
 run: $(STAMP)
 	mkdir -p var/broker/queue var/broker/processed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py scan
 	@echo ""
 	@echo "  NHI Portal is starting at http://$(HOST):$(PORT)/"
 	@echo ""

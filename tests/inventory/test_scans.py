@@ -5,14 +5,14 @@ from io import StringIO
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from inventory import findings as triage
 from inventory.detection import registry
 from inventory.detection.scan import ScanBusy, run_detector, scan_create, scan_run
-from inventory.models import AuditEntry, DetectorRun, Finding, Scan
+from inventory.models import AuditEntry, DetectorRun, Finding, PostureSnapshot, Scan
 from nhi_portal.exceptions import PortalError
 from tests.factories import BindingFactory, IdentityFactory, ToolFactory
 
@@ -332,3 +332,20 @@ def test_every_planted_demo_case_is_found():
     assert grant("svc-crm-reader", "salesforce:customer:read") in subjects("grant_unapproved")
     healthy = AITool.objects.get(slug="docs-mcp")
     assert not Finding.objects.filter(tool=healthy, detector__in=["tool_unmediated", "secret_exposed"]).exists()
+
+
+def test_scan_command_runs_a_scan_and_takes_the_posture_snapshot():
+    tool = ToolFactory()
+    BindingFactory(tool=tool, identity=IdentityFactory(interactive_use_seen=True))
+    out = StringIO()
+    call_command("scan", "identity_human_use", stdout=out)
+    scan = Scan.objects.get()
+    assert scan.status == "done" and scan.counts["identity_human_use"]["opened"] == 1
+    assert f"Scan {scan.pk} done: 1 findings opened, 0 resolved." in out.getvalue()
+    assert PostureSnapshot.objects.filter(tool=tool, day=timezone.localdate()).exists()
+
+
+def test_scan_command_refuses_unknown_detectors():
+    with pytest.raises(CommandError, match="Unknown detector"):
+        call_command("scan", "nope", stdout=StringIO())
+    assert not Scan.objects.exists()

@@ -13,23 +13,16 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from inventory.models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+from nhi_portal.sql import column, table
 
 from .models import GatewayToolLimit
 
 User = get_user_model()
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _col(model, field: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(field).column)
-
-
 def _key(model, by_id: bool, natural: str) -> str:
     """Ints are ids; strings are natural keys, even when they look like numbers: no ambiguity."""
-    return _col(model, "id" if by_id else natural)
+    return column(model, "id" if by_id else natural)
 
 
 @cache
@@ -41,68 +34,68 @@ def context_sql(
     `credential` is "" (none named), "id" or "fingerprint". Natural keys are unique columns, so each LEFT JOIN
     matches at most one row and the grants are the only thing that can multiply rows.
     """
-    tool, identity, user, scope = _table(AITool), _table(ServiceIdentity), _table(User), _table(Scope)
-    binding, credentials, grants = _table(ToolIdentity), _table(Credential), _table(ScopeGrant)
+    tool, identity, user, scope = table(AITool), table(ServiceIdentity), table(User), table(Scope)
+    binding, credentials, grants = table(ToolIdentity), table(Credential), table(ScopeGrant)
     allowed_users = AITool.allowed_users.through
     allowed_teams = AITool.allowed_teams.through
     members = Team.members.through
-    cred = lambda name: f"c.{_col(Credential, name)}"  # noqa: E731
+    cred = lambda name: f"c.{column(Credential, name)}"  # noqa: E731
     live = f"{cred('revoked_at')} IS NULL AND ({cred('expires_at')} IS NULL OR {cred('expires_at')} > %(now)s)"
     columns = [
-        f"t.{_col(AITool, 'id')} AS id",
-        f"t.{_col(AITool, 'status')} AS status",
-        f"i.{_col(ServiceIdentity, 'id')} AS identity_id",
-        f"i.{_col(ServiceIdentity, 'status')} AS identity_status",
-        f"u.{_col(User, 'id')} AS user_id",
-        f"u.{_col(User, 'is_active')} AS user_active",
-        f"s.{_col(Scope, 'id')} AS scope_id",
-        f"""EXISTS (SELECT 1 FROM {binding} b WHERE b.{_col(ToolIdentity, "tool")} = t.{_col(AITool, "id")}
-                    AND b.{_col(ToolIdentity, "identity")} = i.{_col(ServiceIdentity, "id")}) AS bound""",
+        f"t.{column(AITool, 'id')} AS id",
+        f"t.{column(AITool, 'status')} AS status",
+        f"i.{column(ServiceIdentity, 'id')} AS identity_id",
+        f"i.{column(ServiceIdentity, 'status')} AS identity_status",
+        f"u.{column(User, 'id')} AS user_id",
+        f"u.{column(User, 'is_active')} AS user_active",
+        f"s.{column(Scope, 'id')} AS scope_id",
+        f"""EXISTS (SELECT 1 FROM {binding} b WHERE b.{column(ToolIdentity, "tool")} = t.{column(AITool, "id")}
+                    AND b.{column(ToolIdentity, "identity")} = i.{column(ServiceIdentity, "id")}) AS bound""",
         f"""EXISTS (SELECT 1 FROM {credentials} c
-                    WHERE {cred("identity")} = i.{_col(ServiceIdentity, "id")}) AS has_credential""",
+                    WHERE {cred("identity")} = i.{column(ServiceIdentity, "id")}) AS has_credential""",
         f"""EXISTS (SELECT 1 FROM {credentials} c
-                    WHERE {cred("identity")} = i.{_col(ServiceIdentity, "id")} AND {live}) AS has_live_credential""",
-        f"""(EXISTS (SELECT 1 FROM {_table(allowed_users)} au
-                     WHERE au.{_col(allowed_users, "aitool")} = t.{_col(AITool, "id")}
-                     AND au.{_col(allowed_users, "user")} = u.{_col(User, "id")})
-             OR EXISTS (SELECT 1 FROM {_table(allowed_teams)} at
-                        JOIN {_table(members)} m ON m.{_col(members, "team")} = at.{_col(allowed_teams, "team")}
-                        WHERE at.{_col(allowed_teams, "aitool")} = t.{_col(AITool, "id")}
-                        AND m.{_col(members, "user")} = u.{_col(User, "id")})) AS user_allowed""",
-        f"""(g.{_col(ScopeGrant, "expires_at")} IS NULL OR g.{_col(ScopeGrant, "expires_at")} > %(now)s)
+                    WHERE {cred("identity")} = i.{column(ServiceIdentity, "id")} AND {live}) AS has_live_credential""",
+        f"""(EXISTS (SELECT 1 FROM {table(allowed_users)} au
+                     WHERE au.{column(allowed_users, "aitool")} = t.{column(AITool, "id")}
+                     AND au.{column(allowed_users, "user")} = u.{column(User, "id")})
+             OR EXISTS (SELECT 1 FROM {table(allowed_teams)} at
+                        JOIN {table(members)} m ON m.{column(members, "team")} = at.{column(allowed_teams, "team")}
+                        WHERE at.{column(allowed_teams, "aitool")} = t.{column(AITool, "id")}
+                        AND m.{column(members, "user")} = u.{column(User, "id")})) AS user_allowed""",
+        f"""(g.{column(ScopeGrant, "expires_at")} IS NULL OR g.{column(ScopeGrant, "expires_at")} > %(now)s)
             AS grant_current""",
-        f"g.{_col(ScopeGrant, 'id')} AS grant_id",
-        f"g.{_col(ScopeGrant, 'status')} AS grant_status",
-        f"g.{_col(ScopeGrant, 'resource_constraint')} AS grant_resource",
+        f"g.{column(ScopeGrant, 'id')} AS grant_id",
+        f"g.{column(ScopeGrant, 'status')} AS grant_status",
+        f"g.{column(ScopeGrant, 'resource_constraint')} AS grant_resource",
     ]
     if credential:
         named = f"{cred('id')} = %(credential)s" if credential == "id" else f"{cred('fingerprint')} = %(credential)s"
         columns.append(
-            f"""(SELECT {cred("id")} FROM {credentials} c WHERE {cred("identity")} = i.{_col(ServiceIdentity, "id")}
+            f"""(SELECT {cred("id")} FROM {credentials} c WHERE {cred("identity")} = i.{column(ServiceIdentity, "id")}
                  AND {live} AND {named}) AS named_credential_id"""
         )
     if token:
-        limits, fronted = _table(GatewayToolLimit), GatewayToolLimit.tools.through
-        limit_token = f"l.{_col(GatewayToolLimit, 'token')} = %(token)s"
+        limits, fronted = table(GatewayToolLimit), GatewayToolLimit.tools.through
+        limit_token = f"l.{column(GatewayToolLimit, 'token')} = %(token)s"
         columns.append(f"EXISTS (SELECT 1 FROM {limits} l WHERE {limit_token}) AS token_limited")
         columns.append(
-            f"""EXISTS (SELECT 1 FROM {limits} l JOIN {_table(fronted)} lt
-                        ON lt.{_col(fronted, "gatewaytoollimit")} = l.{_col(GatewayToolLimit, "id")}
-                        WHERE {limit_token} AND lt.{_col(fronted, "aitool")} = t.{_col(AITool, "id")})
+            f"""EXISTS (SELECT 1 FROM {limits} l JOIN {table(fronted)} lt
+                        ON lt.{column(fronted, "gatewaytoollimit")} = l.{column(GatewayToolLimit, "id")}
+                        WHERE {limit_token} AND lt.{column(fronted, "aitool")} = t.{column(AITool, "id")})
                 AS token_fronts"""
         )
-    grant_tool = f"g.{_col(ScopeGrant, 'tool')}"
+    grant_tool = f"g.{column(ScopeGrant, 'tool')}"
     return f"""
         SELECT {", ".join(columns)}
         FROM {tool} t
         LEFT JOIN {identity} i ON i.{_key(ServiceIdentity, identity_by_id, "name")} = %(identity)s
         LEFT JOIN {user} u ON u.{_key(User, user_by_id, "username")} = %(user)s
         LEFT JOIN {scope} s ON s.{_key(Scope, scope_by_id, "name")} = %(scope)s
-        LEFT JOIN {grants} g ON g.{_col(ScopeGrant, "identity")} = i.{_col(ServiceIdentity, "id")}
-            AND g.{_col(ScopeGrant, "scope")} = s.{_col(Scope, "id")}
-            AND ({grant_tool} = t.{_col(AITool, "id")} OR {grant_tool} IS NULL)
+        LEFT JOIN {grants} g ON g.{column(ScopeGrant, "identity")} = i.{column(ServiceIdentity, "id")}
+            AND g.{column(ScopeGrant, "scope")} = s.{column(Scope, "id")}
+            AND ({grant_tool} = t.{column(AITool, "id")} OR {grant_tool} IS NULL)
         WHERE t.{_key(AITool, tool_by_id, "slug")} = %(tool)s
-        ORDER BY g.{_col(ScopeGrant, "id")}
+        ORDER BY g.{column(ScopeGrant, "id")}
     """
 
 
@@ -132,7 +125,7 @@ def load_context(*, tool, identity, user, scope, credential: str, token_id, now)
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        names = [column[0] for column in cursor.description]
+        names = [described[0] for described in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     if not rows:
         return None, []
@@ -147,15 +140,15 @@ def load_context(*, tool, identity, user, scope, credential: str, token_id, now)
 @cache
 def _insert_sql() -> tuple[str, tuple]:
     fields = tuple(f for f in AccessEvent._meta.concrete_fields if not f.primary_key)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(column(AccessEvent, f.name) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     # The conflict target names the request-id constraint (uniq_event_request_id), so that any other violation
     # still raises instead of passing for a repeated request.
-    target = ", ".join(_col(AccessEvent, name) for name in ("source", "kind", "request_id"))
+    target = ", ".join(column(AccessEvent, name) for name in ("source", "kind", "request_id"))
     sql = (
-        f"INSERT INTO {_table(AccessEvent)} ({columns}) VALUES ({placeholders}) "
-        f"ON CONFLICT ({target}) WHERE NOT ({_col(AccessEvent, 'request_id')} = '') DO NOTHING "
-        f"RETURNING {_col(AccessEvent, 'id')}"
+        f"INSERT INTO {table(AccessEvent)} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({target}) WHERE NOT ({column(AccessEvent, 'request_id')} = '') DO NOTHING "
+        f"RETURNING {column(AccessEvent, 'id')}"
     )
     return sql, fields
 

@@ -6,10 +6,9 @@ from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from nhi_portal import roles
-
 from .choices import Environment
 from .models import AccessEvent, AITool, Credential, Finding, ScopeGrant, ServiceIdentity, ToolIdentity
+from .models.querysets import tool_visible_to
 
 
 def _count_subquery(queryset: QuerySet, column: str) -> Coalesce:
@@ -135,7 +134,7 @@ def with_titles(findings) -> list[Finding]:
 
 def findings_for_tool(*, user, tool: AITool) -> list[Finding]:
     """Unresolved findings on the tool itself or on any identity it acts through."""
-    if not (roles.may_use_portal(user) and (roles.sees_everything(user) or tool.owner_id == user.pk)):
+    if not tool_visible_to(user, tool):
         return []
     # Whoever may see the tool may see every one of these (an owner sees findings on their tools and on the
     # identities behind them), so Finding.visible_to would only add a filter that misleads the planner into

@@ -24,32 +24,29 @@ from knox.settings import CONSTANTS
 from rest_framework import exceptions
 
 from . import roles
+from .sql import column, table
 
 
 @cache
 def _lookup() -> tuple[str, list, list]:
     """The statement, and the token's and the user's fields in the order of its columns."""
     token_model, user_model = get_token_model(), get_user_model()
-    quote = connection.ops.quote_name
     token_fields, user_fields = list(token_model._meta.concrete_fields), list(user_model._meta.concrete_fields)
-    memberships = user_model.groups.through
-    group_model = user_model.groups.field.related_model
-    group_fk = quote(memberships._meta.get_field("group").column)
-    user_fk = quote(memberships._meta.get_field("user").column)
+    memberships, group_model = user_model.groups.through, user_model.groups.field.related_model
     has_role = (
-        f"EXISTS (SELECT 1 FROM {quote(memberships._meta.db_table)} m JOIN {quote(group_model._meta.db_table)} g "
-        f"ON g.{quote(group_model._meta.pk.column)} = m.{group_fk} "
-        f"WHERE m.{user_fk} = u.{quote(user_model._meta.pk.column)} AND g.{quote('name')} = %s)"
+        f"EXISTS (SELECT 1 FROM {table(memberships)} m JOIN {table(group_model)} g "
+        f"ON g.{column(group_model, 'pk')} = m.{column(memberships, 'group')} "
+        f"WHERE m.{column(memberships, 'user')} = u.{column(user_model, 'pk')} "
+        f"AND g.{column(group_model, 'name')} = %s)"
     )
-    columns = [f"t.{quote(f.column)}" for f in token_fields] + [f"u.{quote(f.column)}" for f in user_fields]
+    columns = [f"t.{column(token_model, f.name)}" for f in token_fields]
+    columns += [f"u.{column(user_model, f.name)}" for f in user_fields]
     columns += [has_role] * len(roles.ALL_ROLES)
-    expiry = quote(token_model._meta.get_field("expiry").column)
+    expiry = column(token_model, "expiry")
     sql = (
-        f"SELECT {', '.join(columns)} FROM {quote(token_model._meta.db_table)} t "
-        f"JOIN {quote(user_model._meta.db_table)} u "
-        f"ON u.{quote(user_model._meta.pk.column)} = t.{quote(token_model._meta.get_field('user').column)} "
-        f"WHERE t.{quote(token_model._meta.get_field('token_key').column)} = %s "
-        f"AND (t.{expiry} IS NULL OR t.{expiry} > %s)"
+        f"SELECT {', '.join(columns)} FROM {table(token_model)} t JOIN {table(user_model)} u "
+        f"ON u.{column(user_model, 'pk')} = t.{column(token_model, 'user')} "
+        f"WHERE t.{column(token_model, 'token_key')} = %s AND (t.{expiry} IS NULL OR t.{expiry} > %s)"
     )
     return sql, token_fields, user_fields
 

@@ -26,6 +26,11 @@ class ToolQuerySet(models.QuerySet):
         return self.filter(owner=user)
 
 
+def tool_visible_to(user, tool) -> bool:
+    """The in-memory twin of `ToolQuerySet.visible_to` for one tool already read."""
+    return roles.may_use_portal(user) and (roles.sees_everything(user) or tool.owner_id == user.pk)
+
+
 def owner_may_edit(user, obj) -> bool:
     """The in-memory twin of `editable_by` for tools and identities: security, or a writer who owns it."""
     return roles.is_security(user) or (roles.may_write(user) and obj.owner_id == user.pk)

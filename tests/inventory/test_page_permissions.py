@@ -113,3 +113,12 @@ def test_in_memory_edit_check_matches_the_queryset(users, estate, role):
     user = users[role]
     for model, obj in ((AITool, estate["tool"]), (ServiceIdentity, estate["identity"])):
         assert owner_may_edit(user, obj) == model.objects.editable_by(user).filter(pk=obj.pk).exists()
+
+
+@pytest.mark.parametrize("role", ["owner", "other_owner", "security", "manager", "gateway"])
+def test_in_memory_tool_visibility_matches_the_queryset(users, estate, role):
+    from inventory.models import AITool
+    from inventory.models.querysets import tool_visible_to
+
+    user, tool = users[role], estate["tool"]
+    assert tool_visible_to(user, tool) == AITool.objects.visible_to(user).filter(pk=tool.pk).exists()

@@ -1,17 +1,24 @@
-"""The two statements behind a decision: one read of everything the rules need, one insert of the event.
+"""One statement per decision: read what the rules need, apply them in order, insert the AccessEvent, return it.
 
-`/api/v1/authorize/` sits in front of every AI action, so its cost is paid per action. Built with the ORM, the
-annotated lookup took about 10 ms of Python per call to compile, more than the database needed to run it
-(bench/authorize.py). Here the SQL is generated once per query shape from the models' own table and column names,
-so a renamed field still breaks loudly at import rather than silently at run time, and each call only binds
-parameters. The statements are plain SQL that PostgreSQL and SQLite both run.
+`/api/v1/authorize/` sits in front of every AI action, so its cost is paid per action. Read-then-insert took two
+round trips and a synchronous commit; on two cores the second round trip and the Python that carried the context
+from one statement to the next were a fifth of a decision (bench/authorize.py). Here the rules are a table of
+(reason, condition) pairs, first match wins, compiled into a CASE inside `WITH ... INSERT ... SELECT ... RETURNING`,
+so a decision is one round trip and one commit.
+
+The SQL is generated once per query shape from the models' own table and column names, so a renamed field breaks
+loudly when the statement is built rather than silently at run time, and each call only binds parameters.
+PostgreSQL and SQLite both run it; only the resource pattern match differs (LIKE against GLOB, both
+case-sensitive), and tests/approvals/test_resource_patterns_sql.py holds each to `inventory.resources`.
 """
 
+import re
 from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from inventory.choices import GrantStatus, IdentityStatus, ToolStatus
 from inventory.models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
 from nhi_portal.sql import column, table
 
@@ -19,60 +26,103 @@ from .models import GatewayToolLimit
 
 User = get_user_model()
 
+ALLOWED = "allowed"
+NO_ACTIVE_GRANT = "no_active_grant"
+
+
+def _literal(value: str) -> str:
+    """A code constant (a status or a reason) as an SQL literal. Never caller input: that is always bound."""
+    if not re.fullmatch(r"[a-z_]+", value):
+        raise ValueError(f"not a plain constant: {value!r}")
+    return f"'{value}'"
+
+
+def rules(*, credential_named: bool, token: bool) -> list[tuple[str, str]]:
+    """(reason, condition), checked in order; the first that holds is the answer, and `no_active_grant` if none.
+
+    Conditions read the `c` row (the tool, identity, human and scope asked about, with facts about them) and the
+    `g` row (the candidate grants, aggregated). Only `allowed` allows, and only with a matched grant.
+    """
+    checks = [("unknown_tool", "c.tool_id IS NULL")]
+    if token:
+        checks.append(("gateway_not_allowed_for_tool", "c.token_limited AND NOT c.token_fronts"))
+    checks += [
+        ("tool_inactive", f"c.tool_status = {_literal(ToolStatus.RETIRED)}"),
+        ("unknown_identity", "c.identity_id IS NULL"),
+        ("identity_not_bound_to_tool", "NOT c.bound"),
+        ("identity_disabled", f"c.identity_status <> {_literal(IdentityStatus.ACTIVE)}"),
+    ]
+    if credential_named:
+        checks.append(("credential_revoked", "c.named_credential_id IS NULL"))
+    checks += [
+        ("credential_revoked", "c.has_credential AND NOT c.has_live_credential"),
+        ("unknown_user", "c.user_id IS NULL OR NOT c.user_active"),
+        ("user_not_allowed_for_tool", "NOT c.user_allowed"),
+        ("unknown_scope", "c.scope_id IS NULL"),
+        ("invalid_resource", "NOT %(resource_ok)s"),
+        (ALLOWED, "g.matched_grant_id IS NOT NULL"),
+        ("resource_outside_grant", "g.current_grants > 0"),
+        ("grant_expired", "g.lapsed_grants > 0"),
+        ("grant_revoked", "g.revoked_grants > 0"),
+    ]
+    return checks
+
 
 def _key(model, by_id: bool, natural: str) -> str:
     """Ints are ids; strings are natural keys, even when they look like numbers: no ambiguity."""
     return column(model, "id" if by_id else natural)
 
 
-@cache
-def context_sql(
-    tool_by_id: bool, identity_by_id: bool, user_by_id: bool, scope_by_id: bool, credential: str, token: bool
-) -> str:
-    """One row per candidate grant (or one row with NULL grant columns), each carrying the same context columns.
+def resource_matches(constraint: str) -> str:
+    """SQL for `inventory.resources.resource_allowed(constraint, %(resource)s)`, for a well-formed resource (the
+    rules refuse any other first): an empty constraint allows anything, and `*` matches any run of characters."""
+    return f"({constraint} = '' OR (%(resource)s <> '' AND {_pattern_match(constraint)}))"
 
-    `credential` is "" (none named), "id" or "fingerprint". Natural keys are unique columns, so each LEFT JOIN
-    matches at most one row and the grants are the only thing that can multiply rows.
-    """
-    tool, identity, user, scope = table(AITool), table(ServiceIdentity), table(User), table(Scope)
-    binding, credentials, grants = table(ToolIdentity), table(Credential), table(ScopeGrant)
-    allowed_users = AITool.allowed_users.through
-    allowed_teams = AITool.allowed_teams.through
+
+def _pattern_match(constraint: str) -> str:
+    if connection.vendor == "sqlite":
+        # GLOB is case-sensitive (SQLite's LIKE is not); `[` and `?` are its only other special characters.
+        return f"%(resource)s GLOB replace(replace({constraint}, '[', '[[]'), '?', '[?]')"
+    escaped = f"replace(replace(replace({constraint}, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_')"
+    return f"%(resource)s LIKE replace({escaped}, '*', '%%') ESCAPE '\\'"
+
+
+def _context_columns(credential: str, token: bool) -> list[str]:
+    """The `c` row: what was asked about, resolved, and the facts the rules test."""
+    binding, credentials = table(ToolIdentity), table(Credential)
+    allowed_users, allowed_teams = AITool.allowed_users.through, AITool.allowed_teams.through
     members = Team.members.through
-    cred = lambda name: f"c.{column(Credential, name)}"  # noqa: E731
+    tool_id, identity_id = f"t.{column(AITool, 'id')}", f"i.{column(ServiceIdentity, 'id')}"
+    user_id = f"u.{column(User, 'id')}"
+    cred = lambda name: f"cr.{column(Credential, name)}"  # noqa: E731
     live = f"{cred('revoked_at')} IS NULL AND ({cred('expires_at')} IS NULL OR {cred('expires_at')} > %(now)s)"
     columns = [
-        f"t.{column(AITool, 'id')} AS id",
-        f"t.{column(AITool, 'status')} AS status",
-        f"i.{column(ServiceIdentity, 'id')} AS identity_id",
+        f"{tool_id} AS tool_id",
+        f"t.{column(AITool, 'status')} AS tool_status",
+        f"{identity_id} AS identity_id",
         f"i.{column(ServiceIdentity, 'status')} AS identity_status",
-        f"u.{column(User, 'id')} AS user_id",
+        f"{user_id} AS user_id",
         f"u.{column(User, 'is_active')} AS user_active",
         f"s.{column(Scope, 'id')} AS scope_id",
-        f"""EXISTS (SELECT 1 FROM {binding} b WHERE b.{column(ToolIdentity, "tool")} = t.{column(AITool, "id")}
-                    AND b.{column(ToolIdentity, "identity")} = i.{column(ServiceIdentity, "id")}) AS bound""",
-        f"""EXISTS (SELECT 1 FROM {credentials} c
-                    WHERE {cred("identity")} = i.{column(ServiceIdentity, "id")}) AS has_credential""",
-        f"""EXISTS (SELECT 1 FROM {credentials} c
-                    WHERE {cred("identity")} = i.{column(ServiceIdentity, "id")} AND {live}) AS has_live_credential""",
+        f"""EXISTS (SELECT 1 FROM {binding} b WHERE b.{column(ToolIdentity, "tool")} = {tool_id}
+                    AND b.{column(ToolIdentity, "identity")} = {identity_id}) AS bound""",
+        f"EXISTS (SELECT 1 FROM {credentials} cr WHERE {cred('identity')} = {identity_id}) AS has_credential",
+        f"""EXISTS (SELECT 1 FROM {credentials} cr
+                    WHERE {cred("identity")} = {identity_id} AND {live}) AS has_live_credential""",
         f"""(EXISTS (SELECT 1 FROM {table(allowed_users)} au
-                     WHERE au.{column(allowed_users, "aitool")} = t.{column(AITool, "id")}
-                     AND au.{column(allowed_users, "user")} = u.{column(User, "id")})
+                     WHERE au.{column(allowed_users, "aitool")} = {tool_id}
+                     AND au.{column(allowed_users, "user")} = {user_id})
              OR EXISTS (SELECT 1 FROM {table(allowed_teams)} at
                         JOIN {table(members)} m ON m.{column(members, "team")} = at.{column(allowed_teams, "team")}
-                        WHERE at.{column(allowed_teams, "aitool")} = t.{column(AITool, "id")}
-                        AND m.{column(members, "user")} = u.{column(User, "id")})) AS user_allowed""",
-        f"""(g.{column(ScopeGrant, "expires_at")} IS NULL OR g.{column(ScopeGrant, "expires_at")} > %(now)s)
-            AS grant_current""",
-        f"g.{column(ScopeGrant, 'id')} AS grant_id",
-        f"g.{column(ScopeGrant, 'status')} AS grant_status",
-        f"g.{column(ScopeGrant, 'resource_constraint')} AS grant_resource",
+                        WHERE at.{column(allowed_teams, "aitool")} = {tool_id}
+                        AND m.{column(members, "user")} = {user_id})) AS user_allowed""",
     ]
     if credential:
-        named = f"{cred('id')} = %(credential)s" if credential == "id" else f"{cred('fingerprint')} = %(credential)s"
+        # Gateways name the credential by id (they cannot compute the keyed fingerprint) or by fingerprint.
+        named = cred("id") if credential == "id" else cred("fingerprint")
         columns.append(
-            f"""(SELECT {cred("id")} FROM {credentials} c WHERE {cred("identity")} = i.{column(ServiceIdentity, "id")}
-                 AND {live} AND {named}) AS named_credential_id"""
+            f"""(SELECT {cred("id")} FROM {credentials} cr WHERE {cred("identity")} = {identity_id}
+                 AND {live} AND {named} = %(credential)s) AS named_credential_id"""
         )
     if token:
         limits, fronted = table(GatewayToolLimit), GatewayToolLimit.tools.through
@@ -81,32 +131,124 @@ def context_sql(
         columns.append(
             f"""EXISTS (SELECT 1 FROM {limits} l JOIN {table(fronted)} lt
                         ON lt.{column(fronted, "gatewaytoollimit")} = l.{column(GatewayToolLimit, "id")}
-                        WHERE {limit_token} AND lt.{column(fronted, "aitool")} = t.{column(AITool, "id")})
-                AS token_fronts"""
+                        WHERE {limit_token} AND lt.{column(fronted, "aitool")} = {tool_id}) AS token_fronts"""
         )
-    grant_tool = f"g.{column(ScopeGrant, 'tool')}"
+    return columns
+
+
+def _grant_columns() -> list[str]:
+    """The `g` row: the candidate grants (this identity and scope, for this tool or any tool), aggregated."""
+    grant = lambda name: f"sg.{column(ScopeGrant, name)}"  # noqa: E731
+    active = f"{grant('status')} = {_literal(GrantStatus.ACTIVE)}"
+    current = f"{active} AND ({grant('expires_at')} IS NULL OR {grant('expires_at')} > %(now)s)"
+    matches = resource_matches(grant("resource_constraint"))
+    lapsed = f"{grant('status')} IN ({_literal(GrantStatus.ACTIVE)}, {_literal(GrantStatus.EXPIRED)})"
+    return [
+        # The oldest matching grant answers, so the same question gets the same grant every time.
+        f"MIN(CASE WHEN {current} AND {matches} THEN {grant('id')} END) AS matched_grant_id",
+        f"COUNT(CASE WHEN {current} THEN 1 END) AS current_grants",
+        f"COUNT(CASE WHEN {lapsed} THEN 1 END) AS lapsed_grants",
+        f"COUNT(CASE WHEN {grant('status')} = {_literal(GrantStatus.REVOKED)} THEN 1 END) AS revoked_grants",
+    ]
+
+
+@cache
+def decision_sql(
+    vendor: str,
+    tool_by_id: bool,
+    identity_by_id: bool,
+    user_by_id: bool,
+    scope_by_id: bool,
+    credential: str,
+    token: bool,
+) -> str:
+    """`credential` is "" (none named), "id" or "fingerprint". `vendor` only keys the cache (the match differs).
+
+    Natural keys are unique columns, so each LEFT JOIN from the one-row `asked` matches at most one row: `c` is
+    exactly one row whatever was asked, and `g`, an aggregate without GROUP BY, is too.
+    """
+    grant = lambda name: f"sg.{column(ScopeGrant, name)}"  # noqa: E731
+    cases = " ".join(
+        f"WHEN {condition} THEN {_literal(reason)}"
+        for reason, condition in rules(credential_named=bool(credential), token=token)
+    )
+    allowed = f"d.reason = {_literal(ALLOWED)}"
+    values = {
+        "occurred_at": "%(now)s",
+        "recorded_at": "%(now)s",
+        "kind": _literal(AccessEvent.Kind.DECISION),
+        "source": "%(source)s",
+        "request_id": "%(request_id)s",
+        "tool_ref": "%(tool_ref)s",
+        "identity_ref": "%(identity_ref)s",
+        "on_behalf_of_ref": "%(on_behalf_of_ref)s",
+        "scope_ref": "%(scope_ref)s",
+        "resource": "%(resource)s",
+        "decision": f"CASE WHEN {allowed} THEN 'allow' ELSE 'deny' END",
+        "reason": "d.reason",
+        "grant": f"CASE WHEN {allowed} THEN d.matched_grant_id END",
+        "tool": "d.tool_id",
+        "identity": "d.identity_id",
+        "on_behalf_of": "d.user_id",
+        "scope": "d.scope_id",
+        "credential": "d.named_credential_id" if credential else "NULL",
+    }
+    fields = {f.name for f in AccessEvent._meta.concrete_fields if not f.primary_key}
+    if set(values) != fields:
+        raise RuntimeError(f"the decision insert does not cover AccessEvent: {sorted(set(values) ^ fields)}")
+    # The conflict target names the request-id constraint (uniq_event_request_id): a repeated request id inserts
+    # nothing and returns no row, and any other violation still raises.
+    target = ", ".join(column(AccessEvent, name) for name in ("source", "kind", "request_id"))
+    returning = ", ".join(column(AccessEvent, name) for name in ("id", "decision", "reason", "grant"))
     return f"""
-        SELECT {", ".join(columns)}
-        FROM {tool} t
-        LEFT JOIN {identity} i ON i.{_key(ServiceIdentity, identity_by_id, "name")} = %(identity)s
-        LEFT JOIN {user} u ON u.{_key(User, user_by_id, "username")} = %(user)s
-        LEFT JOIN {scope} s ON s.{_key(Scope, scope_by_id, "name")} = %(scope)s
-        LEFT JOIN {grants} g ON g.{column(ScopeGrant, "identity")} = i.{column(ServiceIdentity, "id")}
-            AND g.{column(ScopeGrant, "scope")} = s.{column(Scope, "id")}
-            AND ({grant_tool} = t.{column(AITool, "id")} OR {grant_tool} IS NULL)
-        WHERE t.{_key(AITool, tool_by_id, "slug")} = %(tool)s
-        ORDER BY g.{column(ScopeGrant, "id")}
+        WITH c AS (
+            SELECT {", ".join(_context_columns(credential, token))}
+            FROM (SELECT 1 AS asked) q
+            LEFT JOIN {table(AITool)} t ON t.{_key(AITool, tool_by_id, "slug")} = %(tool)s
+            LEFT JOIN {table(ServiceIdentity)} i ON i.{_key(ServiceIdentity, identity_by_id, "name")} = %(identity)s
+            LEFT JOIN {table(User)} u ON u.{_key(User, user_by_id, "username")} = %(user)s
+            LEFT JOIN {table(Scope)} s ON s.{_key(Scope, scope_by_id, "name")} = %(scope)s
+        ),
+        g AS (
+            SELECT {", ".join(_grant_columns())}
+            FROM c JOIN {table(ScopeGrant)} sg ON {grant("identity")} = c.identity_id AND {grant("scope")} = c.scope_id
+                AND ({grant("tool")} = c.tool_id OR {grant("tool")} IS NULL)
+        ),
+        d AS (
+            SELECT c.*, g.matched_grant_id, CASE {cases} ELSE {_literal(NO_ACTIVE_GRANT)} END AS reason
+            FROM c CROSS JOIN g
+        )
+        INSERT INTO {table(AccessEvent)} ({", ".join(column(AccessEvent, name) for name in values)})
+        SELECT {", ".join(values.values())} FROM d WHERE 1 = 1
+        ON CONFLICT ({target}) WHERE NOT ({column(AccessEvent, "request_id")} = '') DO NOTHING
+        RETURNING {returning}
     """
 
 
-def load_context(*, tool, identity, user, scope, credential: str, token_id, now) -> tuple[dict | None, list[dict]]:
-    """The tool's row with what the rules need, and the candidate grants in id order. (None, []) if no such tool."""
+def decide_and_record(
+    *,
+    tool,
+    identity,
+    user,
+    scope,
+    resource: str,
+    resource_ok: bool,
+    credential: str,
+    token_id,
+    source: str,
+    request_id: str,
+    refs: dict[str, str],
+    now,
+) -> tuple[int, str, str, int | None] | None:
+    """Decide, record, and return (event id, decision, reason, grant id); None if the request id was recorded
+    before (nothing is written). One round trip, in autocommit and inside a transaction alike: a conflict is not
+    an error, so no savepoint."""
     credential_by = ""
     if credential:
-        # Gateways name the credential by id (they cannot compute the keyed fingerprint) or by fingerprint.
         by_id = credential.isascii() and credential.isdigit() and len(credential) < 19
         credential_by = "id" if by_id else "fingerprint"
-    sql = context_sql(
+    sql = decision_sql(
+        connection.vendor,
         isinstance(tool, int),
         isinstance(identity, int),
         isinstance(user, int),
@@ -119,22 +261,18 @@ def load_context(*, tool, identity, user, scope, credential: str, token_id, now)
         "identity": identity,
         "user": user,
         "scope": scope,
+        "resource": resource,
+        "resource_ok": resource_ok,
         "now": connection.ops.adapt_datetimefield_value(now),
         "credential": int(credential) if credential_by == "id" else credential,
         "token": token_id,
+        "source": source,
+        "request_id": request_id,
+        **refs,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        names = [described[0] for described in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    if not rows:
-        return None, []
-    grants = [
-        {"id": row["grant_id"], "status": row["grant_status"], "current": bool(row["grant_current"]),
-         "resource_constraint": row["grant_resource"]}
-        for row in rows if row["grant_id"] is not None
-    ]  # fmt: skip
-    return rows[0], grants
+        return cursor.fetchone()
 
 
 @cache
@@ -142,8 +280,6 @@ def _insert_sql() -> tuple[str, tuple]:
     fields = tuple(f for f in AccessEvent._meta.concrete_fields if not f.primary_key)
     columns = ", ".join(column(AccessEvent, f.name) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    # The conflict target names the request-id constraint (uniq_event_request_id), so that any other violation
-    # still raises instead of passing for a repeated request.
     target = ", ".join(column(AccessEvent, name) for name in ("source", "kind", "request_id"))
     sql = (
         f"INSERT INTO {table(AccessEvent)} ({columns}) VALUES ({placeholders}) "
@@ -154,9 +290,8 @@ def _insert_sql() -> tuple[str, tuple]:
 
 
 def insert_event(event: AccessEvent) -> int | None:
-    """Insert the event and return its id; None if its request id was already recorded (nothing is written).
-
-    One round trip in autocommit and inside a transaction alike: a conflict is not an error, so no savepoint."""
+    """Insert an event decided without the rules (an invalid request) and return its id; None if its request id
+    was already recorded."""
     sql, fields = _insert_sql()
     values = [field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in fields]
     with connection.cursor() as cursor:

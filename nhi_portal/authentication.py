@@ -10,9 +10,10 @@ user and the user's portal roles come back in one row of a statement built once 
 import binascii
 from functools import cache
 from hmac import compare_digest
+from weakref import WeakKeyDictionary
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models.sql import Query
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -51,15 +52,27 @@ def _lookup() -> tuple[str, list, list]:
     return sql, token_fields, user_fields
 
 
+# Per database connection (each thread has its own): working them out again took a tenth of a request.
+_converters = WeakKeyDictionary()
+
+
+def _converters_for(fields: list) -> tuple:
+    """The compiler and the backend's converters for these columns (aware datetimes on SQLite, say), exactly as a
+    queryset would apply them; on PostgreSQL there are none."""
+    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's, not the proxy all threads share
+    if wrapper not in _converters:
+        compiler = Query(get_token_model()).get_compiler(connection=wrapper)
+        _converters[wrapper] = compiler, compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
+    return _converters[wrapper]
+
+
 def _candidates(token_key: str, now) -> list:
     """Unexpired tokens with this key (in practice one), each with its user and the user's roles attached."""
     sql, token_fields, user_fields = _lookup()
     with connection.cursor() as cursor:
         cursor.execute(sql, [*roles.ALL_ROLES, token_key, connection.ops.adapt_datetimefield_value(now)])
         rows = cursor.fetchall()
-    # The backend's own converters (aware datetimes on SQLite, say), exactly as a queryset would apply them.
-    compiler = Query(get_token_model()).get_compiler(connection=connection)
-    converters = compiler.get_converters([f.get_col(f.model._meta.db_table) for f in token_fields + user_fields])
+    compiler, converters = _converters_for(token_fields + user_fields)
     user_at = len(token_fields)
     roles_at = user_at + len(user_fields)
     candidates = []

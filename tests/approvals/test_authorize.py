@@ -333,13 +333,13 @@ def test_text_no_database_can_store_is_an_invalid_request_recorded_safely(world)
 @pytest.mark.parametrize("role", ["gateway", "security"])
 def test_query_count_is_fixed(api_as, world, role, django_assert_num_queries):
     client = api_as(role)
-    # Roles, the lookup (context and candidate grants in one statement), the insert.
-    with django_assert_num_queries(3):
+    # Roles, then the decision: one statement reads, decides and records.
+    with django_assert_num_queries(2):
         ask(client)
     # Roles are cached on the (reused) test user now; a request id costs nothing more: the insert itself detects a
     # repeat, without a savepoint even inside a transaction.
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         ask(client, request_id=f"q-{role}")
     # The repeat: the insert finds the id taken, and the recorded answer is read back.
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         ask(client, request_id=f"q-{role}")

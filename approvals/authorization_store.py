@@ -73,18 +73,19 @@ def _key(model, by_id: bool, natural: str) -> str:
     return column(model, "id" if by_id else natural)
 
 
-def resource_matches(constraint: str) -> str:
+def resource_matches(constraint: str, vendor: str) -> str:
     """SQL for `inventory.resources.resource_allowed(constraint, %(resource)s)`, for a well-formed resource (the
     rules refuse any other first): an empty constraint allows anything, and `*` matches any run of characters."""
-    return f"({constraint} = '' OR (%(resource)s <> '' AND {_pattern_match(constraint)}))"
+    return f"({constraint} = '' OR (%(resource)s <> '' AND {_pattern_match(constraint, vendor)}))"
 
 
-def _pattern_match(constraint: str) -> str:
-    if connection.vendor == "sqlite":
+def _pattern_match(constraint: str, vendor: str) -> str:
+    if vendor == "sqlite":
         # GLOB is case-sensitive (SQLite's LIKE is not); `[` and `?` are its only other special characters.
         return f"%(resource)s GLOB replace(replace({constraint}, '[', '[[]'), '?', '[?]')"
-    escaped = f"replace(replace(replace({constraint}, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_')"
-    return f"%(resource)s LIKE replace({escaped}, '*', '%%') ESCAPE '\\'"
+    # `!` escapes LIKE's own wildcards (and itself): no backslash, so nothing depends on standard_conforming_strings.
+    escaped = f"replace(replace(replace({constraint}, '!', '!!'), '%%', '!%%'), '_', '!_')"
+    return f"%(resource)s LIKE replace({escaped}, '*', '%%') ESCAPE '!'"
 
 
 def _context_columns(credential: str, token: bool) -> list[str]:
@@ -136,12 +137,12 @@ def _context_columns(credential: str, token: bool) -> list[str]:
     return columns
 
 
-def _grant_columns() -> list[str]:
+def _grant_columns(vendor: str) -> list[str]:
     """The `g` row: the candidate grants (this identity and scope, for this tool or any tool), aggregated."""
     grant = lambda name: f"sg.{column(ScopeGrant, name)}"  # noqa: E731
     active = f"{grant('status')} = {_literal(GrantStatus.ACTIVE)}"
     current = f"{active} AND ({grant('expires_at')} IS NULL OR {grant('expires_at')} > %(now)s)"
-    matches = resource_matches(grant("resource_constraint"))
+    matches = resource_matches(grant("resource_constraint"), vendor)
     lapsed = f"{grant('status')} IN ({_literal(GrantStatus.ACTIVE)}, {_literal(GrantStatus.EXPIRED)})"
     return [
         # The oldest matching grant answers, so the same question gets the same grant every time.
@@ -162,17 +163,19 @@ def decision_sql(
     credential: str,
     token: bool,
 ) -> str:
-    """`credential` is "" (none named), "id" or "fingerprint". `vendor` only keys the cache (the match differs).
+    """`credential` is "" (none named), "id" or "fingerprint"; `vendor` is the database's (the match differs).
 
     Natural keys are unique columns, so each LEFT JOIN from the one-row `asked` matches at most one row: `c` is
     exactly one row whatever was asked, and `g`, an aggregate without GROUP BY, is too.
     """
     grant = lambda name: f"sg.{column(ScopeGrant, name)}"  # noqa: E731
+    # Fail closed: a condition that came out NULL (unknown) denies, and only a plain TRUE allows.
     cases = " ".join(
-        f"WHEN {condition} THEN {_literal(reason)}"
+        f"WHEN ({condition}) {'IS TRUE' if reason == ALLOWED else 'IS NOT FALSE'} THEN {_literal(reason)}"
         for reason, condition in rules(credential_named=bool(credential), token=token)
     )
     allowed = f"d.reason = {_literal(ALLOWED)}"
+    allow, deny = _literal(AccessEvent.Decision.ALLOW), _literal(AccessEvent.Decision.DENY)
     values = {
         "occurred_at": "%(now)s",
         "recorded_at": "%(now)s",
@@ -184,7 +187,7 @@ def decision_sql(
         "on_behalf_of_ref": "%(on_behalf_of_ref)s",
         "scope_ref": "%(scope_ref)s",
         "resource": "%(resource)s",
-        "decision": f"CASE WHEN {allowed} THEN 'allow' ELSE 'deny' END",
+        "decision": f"CASE WHEN {allowed} THEN {allow} ELSE {deny} END",
         "reason": "d.reason",
         "grant": f"CASE WHEN {allowed} THEN d.matched_grant_id END",
         "tool": "d.tool_id",
@@ -197,7 +200,8 @@ def decision_sql(
     if set(values) != fields:
         raise RuntimeError(f"the decision insert does not cover AccessEvent: {sorted(set(values) ^ fields)}")
     # The conflict target names the request-id constraint (uniq_event_request_id): a repeated request id inserts
-    # nothing and returns no row, and any other violation still raises.
+    # nothing and returns no row, and any other violation still raises. `WHERE 1 = 1` is SQLite's: without a WHERE
+    # it reads ON CONFLICT as the ON of a join.
     target = ", ".join(column(AccessEvent, name) for name in ("source", "kind", "request_id"))
     returning = ", ".join(column(AccessEvent, name) for name in ("id", "decision", "reason", "grant"))
     return f"""
@@ -210,7 +214,7 @@ def decision_sql(
             LEFT JOIN {table(Scope)} s ON s.{_key(Scope, scope_by_id, "name")} = %(scope)s
         ),
         g AS (
-            SELECT {", ".join(_grant_columns())}
+            SELECT {", ".join(_grant_columns(vendor))}
             FROM c JOIN {table(ScopeGrant)} sg ON {grant("identity")} = c.identity_id AND {grant("scope")} = c.scope_id
                 AND ({grant("tool")} = c.tool_id OR {grant("tool")} IS NULL)
         ),
@@ -280,25 +284,17 @@ def _insert_sql() -> tuple[str, tuple]:
     fields = tuple(f for f in AccessEvent._meta.concrete_fields if not f.primary_key)
     columns = ", ".join(column(AccessEvent, f.name) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    target = ", ".join(column(AccessEvent, name) for name in ("source", "kind", "request_id"))
-    sql = (
-        f"INSERT INTO {table(AccessEvent)} ({columns}) VALUES ({placeholders}) "
-        f"ON CONFLICT ({target}) WHERE NOT ({column(AccessEvent, 'request_id')} = '') DO NOTHING "
-        f"RETURNING {column(AccessEvent, 'id')}"
-    )
+    sql = f"INSERT INTO {table(AccessEvent)} ({columns}) VALUES ({placeholders}) RETURNING {column(AccessEvent, 'id')}"
     return sql, fields
 
 
-def insert_event(event: AccessEvent) -> int | None:
-    """Insert an event decided without the rules (an invalid request) and return its id; None if its request id
-    was already recorded."""
+def insert_event(event: AccessEvent) -> int:
+    """Insert an event decided without the rules (an invalid request, so never with a request id) in one round
+    trip, and return its id."""
     sql, fields = _insert_sql()
     values = [field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    event.pk = row[0]
+        event.pk = cursor.fetchone()[0]
     event._state.adding = False
     return event.pk

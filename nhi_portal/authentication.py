@@ -10,7 +10,6 @@ user and the user's portal roles come back in one row of a statement built once 
 import binascii
 from functools import cache
 from hmac import compare_digest
-from weakref import WeakKeyDictionary
 
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -52,18 +51,20 @@ def _lookup() -> tuple[str, list, list]:
     return sql, token_fields, user_fields
 
 
-# Per database connection (each thread has its own): working them out again took a tenth of a request.
-_converters = WeakKeyDictionary()
+def _row_converters() -> tuple:
+    """The compiler and the backend's converters for the lookup's token and user columns (aware datetimes on
+    SQLite, say), exactly as a queryset would apply them; on PostgreSQL there are none.
 
-
-def _converters_for(fields: list) -> tuple:
-    """The compiler and the backend's converters for these columns (aware datetimes on SQLite, say), exactly as a
-    queryset would apply them; on PostgreSQL there are none."""
+    Kept on this thread's connection, which they refer to and die with: working them out on every request took a
+    tenth of it."""
     wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's, not the proxy all threads share
-    if wrapper not in _converters:
+    cached = getattr(wrapper, "_nhi_token_row_converters", None)
+    if cached is None:
+        _, token_fields, user_fields = _lookup()
         compiler = Query(get_token_model()).get_compiler(connection=wrapper)
-        _converters[wrapper] = compiler, compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
-    return _converters[wrapper]
+        columns = [f.get_col(f.model._meta.db_table) for f in token_fields + user_fields]
+        cached = wrapper._nhi_token_row_converters = compiler, compiler.get_converters(columns)
+    return cached
 
 
 def _candidates(token_key: str, now) -> list:
@@ -72,7 +73,7 @@ def _candidates(token_key: str, now) -> list:
     with connection.cursor() as cursor:
         cursor.execute(sql, [*roles.ALL_ROLES, token_key, connection.ops.adapt_datetimefield_value(now)])
         rows = cursor.fetchall()
-    compiler, converters = _converters_for(token_fields + user_fields)
+    compiler, converters = _row_converters()
     user_at = len(token_fields)
     roles_at = user_at + len(user_fields)
     candidates = []

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from approvals import authorization_store as store
 from approvals.authorization import REASONS, AuthorizationQuery, authorize
 from inventory.models import AccessEvent
 from inventory.resources import resource_allowed
@@ -163,6 +164,44 @@ def test_deny_reasons(api_as, world, reason, change, overrides):
 
 def test_every_reason_code_is_tested():
     assert {c[0] for c in CASES} | {"allowed", "gateway_not_allowed_for_tool", "request_id_reused"} == set(REASONS)
+
+
+def test_the_documented_reasons_are_the_ones_the_rules_give():
+    given = {reason for reason, _ in store.rules(credential_named=True, token=True)}
+    assert given | {store.NO_ACTIVE_GRANT, "invalid_request", "request_id_reused"} == set(REASONS)
+
+
+def test_a_rule_that_comes_out_unknown_denies(api_as, world, monkeypatch):
+    """Deny by default holds inside the statement too: a condition that is NULL refuses instead of being skipped."""
+    written = store.rules
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(store, "rules", lambda **shape: [("tool_inactive", "NULL"), *written(**shape)])
+            store.decision_sql.cache_clear()
+            answer = ask(api_as("gateway"))
+    finally:
+        store.decision_sql.cache_clear()  # no other test may see the statement with the extra rule
+    assert (answer["decision"], answer["reason"]) == ("deny", "tool_inactive")
+    assert ask(api_as("gateway"))["decision"] == "allow"
+
+
+def test_the_oldest_matching_grant_answers(api_as, world):
+    GrantFactory(identity=world["identity"], scope=world["scope"], tool=None, resource_constraint="project:*")
+    assert ask(api_as("gateway"))["grant"] == world["grant"].pk
+
+
+def test_a_credential_of_another_identity_is_refused(api_as, world):
+    stranger = CredentialFactory(identity=IdentityFactory(owner=world["tool"].owner))
+    assert ask(api_as("gateway"), credential=str(stranger.pk))["reason"] == "credential_revoked"
+    assert ask(api_as("gateway"), credential=stranger.fingerprint)["reason"] == "credential_revoked"
+
+
+def test_a_deny_for_an_unknown_tool_still_records_whatever_else_it_named(api_as, world):
+    answer = ask(api_as("gateway"), tool="no-such-tool", credential=str(world["credential"].pk))
+    event = AccessEvent.objects.get(pk=answer["event_id"])
+    assert (event.tool_id, event.tool_ref) == (None, "no-such-tool")
+    assert (event.identity, event.on_behalf_of, event.scope) == (world["identity"], world["alice"], world["scope"])
+    assert event.credential == world["credential"]
 
 
 def test_tool_privilege_never_exceeds_the_human(api_as, world):

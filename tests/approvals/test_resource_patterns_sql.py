@@ -12,12 +12,12 @@ from inventory.resources import is_well_formed, resource_allowed
 pytestmark = pytest.mark.django_db
 
 # The wildcard, LIKE's and GLOB's special characters, the escape, and ordinary resource text.
-ALPHABET = "*%_\\[]?^-!/:.aAbé"
+ALPHABET = "*%_\\[]?^-!/:.aAbé'"
 
 
 def database_allows(constraint: str, resource: str) -> bool:
     with connection.cursor() as cursor:
-        sql = f"SELECT CASE WHEN {resource_matches('%(constraint)s')} THEN 1 ELSE 0 END"
+        sql = f"SELECT CASE WHEN {resource_matches('%(constraint)s', connection.vendor)} THEN 1 ELSE 0 END"
         cursor.execute(sql, {"constraint": constraint, "resource": resource})
         return cursor.fetchone()[0] == 1
 
@@ -35,6 +35,8 @@ def database_allows(constraint: str, resource: str) -> bool:
         ("a?b", "aXb"),
         ("a[x]b", "axb"),
         ("a[x]b", "a[x]b"),
+        ("a!b*", "a!bc"),
+        ("a!%", "a!x"),
         ("a\\*", "a\\bc"),
         ("Space:*", "space:x"),
         ("*", ""),

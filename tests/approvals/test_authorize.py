@@ -382,3 +382,14 @@ def test_query_count_is_fixed(api_as, world, role, django_assert_num_queries):
     # The repeat: the insert finds the id taken, and the recorded answer is read back.
     with django_assert_num_queries(2):
         ask(client, request_id=f"q-{role}")
+
+
+@pytest.mark.parametrize("by_id", [False, True])
+@pytest.mark.parametrize("token", [False, True])
+def test_the_common_decision_statements_fit_psycopgs_parse_cache(by_id, token):
+    """psycopg re-parses a statement longer than this on every call (40 us here); see `decision_sql`. A gateway
+    naming a credential pays that; every other shape must not."""
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+
+    sql = store.decision_sql("postgresql", by_id, by_id, by_id, by_id, "", token)
+    assert len(sql.encode()) <= MAX_CACHED_STATEMENT_LENGTH

@@ -55,8 +55,8 @@ def _row_converters() -> tuple:
     """The compiler and the backend's converters for the lookup's token and user columns (aware datetimes on
     SQLite, say), exactly as a queryset would apply them; on PostgreSQL there are none.
 
-    Kept on this thread's connection, which they refer to and die with: working them out on every request took a
-    tenth of it."""
+    Kept on this thread's connection, which they refer to and die with: working them out again cost 44 us on every
+    API request."""
     wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's, not the proxy all threads share
     cached = getattr(wrapper, "_nhi_token_row_converters", None)
     if cached is None:

@@ -78,6 +78,16 @@ def _fail_closed(reason: str, condition: str) -> str:
     return f"({condition}) {'IS TRUE' if reason == ALLOWED else 'IS NOT FALSE'}"
 
 
+def _grant(name: str) -> str:
+    """A column of the candidate grant (`sg`)."""
+    return f"sg.{column(ScopeGrant, name)}"
+
+
+def _cred(name: str) -> str:
+    """A column of a credential of the identity asked about (`cr`)."""
+    return f"cr.{column(Credential, name)}"
+
+
 def _key(model, by_id: bool, natural: str) -> str:
     """Ints are ids; strings are natural keys, even when they look like numbers: no ambiguity."""
     return column(model, "id" if by_id else natural)
@@ -105,8 +115,7 @@ def _context_columns(credential: str, token: bool) -> list[str]:
     members = Team.members.through
     tool_id, identity_id = f"t.{column(AITool, 'id')}", f"i.{column(ServiceIdentity, 'id')}"
     user_id = f"u.{column(User, 'id')}"
-    cred = lambda name: f"cr.{column(Credential, name)}"  # noqa: E731
-    live = f"{cred('revoked_at')} IS NULL AND ({cred('expires_at')} IS NULL OR {cred('expires_at')} > %(now)s)"
+    live = f"{_cred('revoked_at')} IS NULL AND ({_cred('expires_at')} IS NULL OR {_cred('expires_at')} > %(now)s)"
     columns = [
         f"{tool_id} AS tool_id",
         f"t.{column(AITool, 'status')} AS tool_status",
@@ -118,7 +127,7 @@ def _context_columns(credential: str, token: bool) -> list[str]:
         f"""EXISTS (SELECT 1 FROM {binding} b WHERE b.{column(ToolIdentity, "tool")} = {tool_id}
                     AND b.{column(ToolIdentity, "identity")} = {identity_id}) AS bound""",
         f"""(SELECT MAX(CASE WHEN {live} THEN 1 ELSE 0 END) FROM {credentials} cr
-             WHERE {cred("identity")} = {identity_id}) AS live_credentials""",
+             WHERE {_cred("identity")} = {identity_id}) AS live_credentials""",
         f"""(EXISTS (SELECT 1 FROM {table(allowed_users)} au
                      WHERE au.{column(allowed_users, "aitool")} = {tool_id}
                      AND au.{column(allowed_users, "user")} = {user_id})
@@ -129,9 +138,9 @@ def _context_columns(credential: str, token: bool) -> list[str]:
     ]
     if credential:
         # Gateways name the credential by id (they cannot compute the keyed fingerprint) or by fingerprint.
-        named = cred("id") if credential == "id" else cred("fingerprint")
+        named = _cred("id") if credential == "id" else _cred("fingerprint")
         columns.append(
-            f"""(SELECT {cred("id")} FROM {credentials} cr WHERE {cred("identity")} = {identity_id}
+            f"""(SELECT {_cred("id")} FROM {credentials} cr WHERE {_cred("identity")} = {identity_id}
                  AND {live} AND {named} = %(credential)s) AS named_credential_id"""
         )
     if token:
@@ -149,17 +158,16 @@ def _context_columns(credential: str, token: bool) -> list[str]:
 
 def _grant_columns(vendor: str) -> list[str]:
     """The `g` row: the candidate grants (this identity and scope, for this tool or any tool), aggregated."""
-    grant = lambda name: f"sg.{column(ScopeGrant, name)}"  # noqa: E731
-    active = f"{grant('status')} = {_literal(GrantStatus.ACTIVE)}"
-    current = f"{active} AND ({grant('expires_at')} IS NULL OR {grant('expires_at')} > %(now)s)"
-    matches = resource_matches(grant("resource_constraint"), vendor)
-    lapsed = f"{grant('status')} IN ({_literal(GrantStatus.ACTIVE)}, {_literal(GrantStatus.EXPIRED)})"
+    active = f"{_grant('status')} = {_literal(GrantStatus.ACTIVE)}"
+    current = f"{active} AND ({_grant('expires_at')} IS NULL OR {_grant('expires_at')} > %(now)s)"
+    matches = resource_matches(_grant("resource_constraint"), vendor)
+    lapsed = f"{_grant('status')} IN ({_literal(GrantStatus.ACTIVE)}, {_literal(GrantStatus.EXPIRED)})"
     return [
         # The oldest matching grant answers, so the same question gets the same grant every time.
-        f"MIN(CASE WHEN {current} AND {matches} THEN {grant('id')} END) AS matched_grant_id",
+        f"MIN(CASE WHEN {current} AND {matches} THEN {_grant('id')} END) AS matched_grant_id",
         f"COUNT(CASE WHEN {current} THEN 1 END) AS current_grants",
         f"COUNT(CASE WHEN {lapsed} THEN 1 END) AS lapsed_grants",
-        f"COUNT(CASE WHEN {grant('status')} = {_literal(GrantStatus.REVOKED)} THEN 1 END) AS revoked_grants",
+        f"COUNT(CASE WHEN {_grant('status')} = {_literal(GrantStatus.REVOKED)} THEN 1 END) AS revoked_grants",
     ]
 
 
@@ -178,7 +186,6 @@ def decision_sql(
     Natural keys are unique columns, so each LEFT JOIN from the one-row `asked` matches at most one row: `c` is
     exactly one row whatever was asked, and `g`, an aggregate without GROUP BY, is too.
     """
-    grant = lambda name: f"sg.{column(ScopeGrant, name)}"  # noqa: E731
     cases = " ".join(
         f"WHEN {_fail_closed(reason, condition)} THEN {_literal(reason)}"
         for reason, condition in rules(credential_named=bool(credential), token=token)
@@ -224,8 +231,8 @@ def decision_sql(
         ),
         g AS (
             SELECT {", ".join(_grant_columns(vendor))}
-            FROM c JOIN {table(ScopeGrant)} sg ON {grant("identity")} = c.identity_id AND {grant("scope")} = c.scope_id
-                AND ({grant("tool")} = c.tool_id OR {grant("tool")} IS NULL)
+            FROM c JOIN {table(ScopeGrant)} sg ON {_grant("identity")} = c.identity_id
+                AND {_grant("scope")} = c.scope_id AND ({_grant("tool")} = c.tool_id OR {_grant("tool")} IS NULL)
         ),
         d AS (
             SELECT c.*, g.matched_grant_id, CASE {cases} ELSE {_literal(NO_ACTIVE_GRANT)} END AS reason

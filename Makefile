@@ -47,6 +47,7 @@ format: $(STAMP)
 check-deploy: $(STAMP)
 	DJANGO_SETTINGS_MODULE=nhi_portal.settings.production SECRET_KEY=$$(openssl rand -hex 32) \
 	  CREDENTIAL_FINGERPRINT_KEY=$$(openssl rand -hex 32) AUDIT_SEAL_KEY=$$(openssl rand -hex 32) \
+	  AUDIT_ANCHOR_PATH=$$(mktemp -u /tmp/nhi-audit-anchor.XXXXXX.jsonl) \
 	  ALLOWED_HOSTS=portal.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
 ## bench: seed the scale data on PostgreSQL and time the list/detail pages and the identities API.

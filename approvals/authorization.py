@@ -11,7 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from inventory.models import AccessEvent
-from inventory.resources import is_well_formed
+from inventory.resources import canonical_resource
 
 from .authorization_store import decide_and_record, insert_event
 
@@ -34,6 +34,8 @@ REASONS = (
     "unknown_scope",
     "invalid_resource",
     "no_active_grant",
+    "grant_unapproved",
+    "grant_below_policy",
     "grant_revoked",
     "grant_expired",
     "resource_outside_grant",
@@ -87,6 +89,7 @@ class Decision:
     grant_id: int | None = None
     errors: dict[str, str] = field(default_factory=dict)
     replayed: bool = False
+    replay_of: int | None = None
 
     @property
     def allowed(self) -> bool:
@@ -101,39 +104,26 @@ def _ref(value) -> str:
     return "" if value is None else _storable(str(value))[:MAX_REF]
 
 
-def _same_request(event: dict, query: AuthorizationQuery) -> bool:
-    asked = (_ref(query.tool), _ref(query.identity), _ref(query.on_behalf_of)[:150], _ref(query.scope), query.resource)
+def _same_request(event: dict, refs: dict[str, str], resource: str) -> bool:
+    asked = (refs["tool_ref"], refs["identity_ref"], refs["on_behalf_of_ref"], refs["scope_ref"], resource)
     return asked == (event["tool_ref"], event["identity_ref"], event["on_behalf_of_ref"], event["scope_ref"],
                      event["resource"])  # fmt: skip
 
 
-def _replay(query: AuthorizationQuery, source: str) -> Decision | None:
-    """The recorded answer to a repeated request id; a deny if the id comes back with a different question."""
-    event = (
-        AccessEvent.objects.filter(source=source, kind=AccessEvent.Kind.DECISION, request_id=query.request_id)
-        .values(
-            "id",
-            "decision",
-            "reason",
-            "grant_id",
-            "tool_ref",
-            "identity_ref",
-            "on_behalf_of_ref",
-            "scope_ref",
-            "resource",
-        )
-        .first()
-    )
-    if event is None:
-        return None
-    if not _same_request(event, query):
-        errors = {"request_id": "already used for a different request"}
-        return Decision(AccessEvent.Decision.DENY, "request_id_reused", event["id"], None, errors=errors, replayed=True)
-    return Decision(event["decision"], event["reason"], event["id"], event["grant_id"], replayed=True)
+def _first_answer(request_id: str, source: str) -> dict | None:
+    fields = ("id", "tool_ref", "identity_ref", "on_behalf_of_ref", "scope_ref", "resource")
+    events = AccessEvent.objects.filter(source=source, kind=AccessEvent.Kind.DECISION, request_id=request_id)
+    return events.values(*fields).first()
 
 
 def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision:
-    """Decide and record. A repeated `request_id` from the same source returns the first decision unchanged."""
+    """Decide and record. A `request_id` is the caller's (the gateway account's) and names one question.
+
+    Idempotency never outlives the facts: a repeated request id is decided afresh and recorded as an event of its
+    own (`replay_of` names the first), so a retry after a revocation, an expiry, a policy change or from a token
+    limited to other tools gets today's answer, never the old allow. A request id that comes back with a different
+    question is refused (`request_id_reused`), and recorded too.
+    """
     errors = query.problems()
     now = timezone.now()
     source = source[:150]
@@ -143,30 +133,47 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
         "on_behalf_of_ref": _ref(query.on_behalf_of)[:150],
         "scope_ref": _ref(query.scope),
     }
-    resource = _storable(query.resource)[:MAX_RESOURCE] if isinstance(query.resource, str) else ""
+    sent = _storable(query.resource)[:MAX_RESOURCE] if isinstance(query.resource, str) else ""
+    # Matched and recorded in its canonical form; a resource that has none (a traversal) is decided on as sent.
+    canonical = canonical_resource(sent) if sent else ""
+    resource = sent if canonical is None else canonical
     if errors:
-        event = AccessEvent(
-            occurred_at=now, kind=AccessEvent.Kind.DECISION, source=source, resource=resource,
-            decision=AccessEvent.Decision.DENY, reason="invalid_request", **refs,
-        )  # fmt: skip
-        insert_event(event)
-        return Decision(event.decision, event.reason, event.pk, None, errors=errors)
-    recorded = decide_and_record(
-        tool=query.tool,
-        identity=query.identity,
-        user=query.on_behalf_of,
-        scope=query.scope,
-        resource=resource,
-        resource_ok=not resource or is_well_formed(resource),
-        credential=query.credential,
-        token_id=None if token is None else token.pk,
-        source=source,
-        request_id=query.request_id,
-        refs=refs,
-        now=now,
-    )
-    if recorded is None:
-        # The request id was seen before (a retry, or two deliveries racing): the first recorded answer stands.
-        return _replay(query, source)
-    event_id, decision, reason, grant_id = recorded
-    return Decision(decision, reason, event_id, grant_id)
+        return _record_invalid(source, resource, refs, errors, now, "invalid_request")
+    request_id, replay_of = query.request_id, None
+    for _ in range(2):
+        recorded = decide_and_record(
+            tool=query.tool,
+            identity=query.identity,
+            user=query.on_behalf_of,
+            scope=query.scope,
+            resource=resource,
+            resource_ok=canonical is not None,
+            credential=query.credential,
+            token_id=None if token is None else token.pk,
+            source=source,
+            request_id=request_id,
+            refs=refs,
+            now=now,
+        )
+        if recorded is not None:
+            event_id, decision, reason, grant_id = recorded
+            return Decision(decision, reason, event_id, grant_id, replayed=replay_of is not None, replay_of=replay_of)
+        # The request id was recorded before (a retry, or two deliveries racing, the other one committed first).
+        first = _first_answer(request_id, source)
+        replay_of = first["id"] if first else None
+        if first is not None and not _same_request(first, refs, resource):
+            errors = {"request_id": "already used for a different request"}
+            decision = _record_invalid(source, resource, refs, errors, now, "request_id_reused")
+            decision.replayed, decision.replay_of = True, replay_of
+            return decision
+        request_id = ""
+    raise RuntimeError("a decision without a request id cannot conflict")  # pragma: no cover
+
+
+def _record_invalid(source: str, resource: str, refs: dict, errors: dict, now, reason: str) -> Decision:
+    event = AccessEvent(
+        occurred_at=now, kind=AccessEvent.Kind.DECISION, source=source, resource=resource,
+        decision=AccessEvent.Decision.DENY, reason=reason, **refs,
+    )  # fmt: skip
+    insert_event(event)
+    return Decision(event.decision, event.reason, event.pk, None, errors=errors)

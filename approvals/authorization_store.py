@@ -23,6 +23,7 @@ from inventory.choices import GrantStatus, IdentityStatus, ToolStatus
 from inventory.models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
 from nhi_portal.sql import column, table
 
+from . import policy
 from .models import GatewayToolLimit
 
 User = get_user_model()
@@ -46,7 +47,7 @@ def rules(*, credential_named: bool, token: bool) -> list[tuple[str, str]]:
     """
     checks = [("unknown_tool", "c.tool_id IS NULL")]
     if token:
-        checks.append(("gateway_not_allowed_for_tool", "c.gateway_refuses"))
+        checks.append(("gateway_not_allowed_for_tool", "c.refused"))
     checks += [
         ("tool_inactive", f"c.tool_status = {_literal(ToolStatus.RETIRED)}"),
         ("unknown_identity", "c.identity_id IS NULL"),
@@ -57,15 +58,19 @@ def rules(*, credential_named: bool, token: bool) -> list[tuple[str, str]]:
         checks.append(("credential_revoked", "c.named_credential_id IS NULL"))
     checks += [
         # NULL: the identity has no credentials on record at all (federated, say), which is not a revoked one.
-        ("credential_revoked", "COALESCE(c.live_credentials, 1) = 0"),
+        ("credential_revoked", "COALESCE(c.live_creds, 1) = 0"),
         ("unknown_user", "c.user_id IS NULL OR NOT c.user_active"),
-        ("user_not_allowed_for_tool", "NOT c.user_allowed"),
+        ("user_not_allowed_for_tool", "NOT c.usable"),
         ("unknown_scope", "c.scope_id IS NULL"),
         ("invalid_resource", "NOT %(resource_ok)s"),
-        (ALLOWED, "g.matched_grant_id IS NOT NULL"),
-        ("resource_outside_grant", "g.current_grants > 0"),
-        ("grant_expired", "g.lapsed_grants > 0"),
-        ("grant_revoked", "g.revoked_grants > 0"),
+        (ALLOWED, "g.granted IS NOT NULL"),
+        # A grant covers the request but nobody approved it (observed by an import), or its approval is below the
+        # policy for the tool as it is now: both wait for an approval, and say so.
+        ("grant_unapproved", "g.unapproved > 0"),
+        ("grant_below_policy", "g.covering > 0"),
+        ("resource_outside_grant", "g.live > 0"),
+        ("grant_expired", "g.lapsed > 0"),
+        ("grant_revoked", "g.revoked > 0"),
     ]
     return checks
 
@@ -124,17 +129,20 @@ def _context_columns(credential: str, token: bool) -> list[str]:
         f"{user_id} AS user_id",
         f"u.{column(User, 'is_active')} AS user_active",
         f"s.{column(Scope, 'id')} AS scope_id",
+        # The policy facts of this scope and tool as they are now, for every candidate grant's approval check.
+        f"({policy.requires_two_sql(scope='s', tool='t')}) AS two",
+        f"({policy.production_sql(tool='t')}) AS prod",
         f"""EXISTS (SELECT 1 FROM {binding} b WHERE b.{column(ToolIdentity, "tool")} = {tool_id}
                     AND b.{column(ToolIdentity, "identity")} = {identity_id}) AS bound""",
         f"""(SELECT MAX(CASE WHEN {live} THEN 1 ELSE 0 END) FROM {credentials} cr
-             WHERE {_cred("identity")} = {identity_id}) AS live_credentials""",
+             WHERE {_cred("identity")} = {identity_id}) AS live_creds""",
         f"""(EXISTS (SELECT 1 FROM {table(allowed_users)} au
                      WHERE au.{column(allowed_users, "aitool")} = {tool_id}
                      AND au.{column(allowed_users, "user")} = {user_id})
              OR EXISTS (SELECT 1 FROM {table(allowed_teams)} at
                         JOIN {table(members)} m ON m.{column(members, "team")} = at.{column(allowed_teams, "team")}
                         WHERE at.{column(allowed_teams, "aitool")} = {tool_id}
-                        AND m.{column(members, "user")} = {user_id})) AS user_allowed""",
+                        AND m.{column(members, "user")} = {user_id})) AS usable""",
     ]
     if credential:
         # Gateways name the credential by id (they cannot compute the keyed fingerprint) or by fingerprint.
@@ -151,23 +159,47 @@ def _context_columns(credential: str, token: bool) -> list[str]:
                 WHERE l.{column(GatewayToolLimit, "token")} = %(token)s
                 AND NOT EXISTS (SELECT 1 FROM {table(fronted)} lt
                     WHERE lt.{column(fronted, "gatewaytoollimit")} = l.{column(GatewayToolLimit, "id")}
-                    AND lt.{column(fronted, "aitool")} = {tool_id})) AS gateway_refuses"""
+                    AND lt.{column(fronted, "aitool")} = {tool_id})) AS refused"""
         )
     return columns
 
 
-def _grant_columns(vendor: str) -> list[str]:
-    """The `g` row: the candidate grants (this identity and scope, for this tool or any tool), aggregated."""
-    active = f"{_grant('status')} = {_literal(GrantStatus.ACTIVE)}"
-    current = f"{active} AND ({_grant('expires_at')} IS NULL OR {_grant('expires_at')} > %(now)s)"
-    matches = resource_matches(_grant("resource_constraint"), vendor)
-    lapsed = f"{_grant('status')} IN ({_literal(GrantStatus.ACTIVE)}, {_literal(GrantStatus.EXPIRED)})"
+def _grant_rows(vendor: str) -> str:
+    """Each candidate grant (this identity and scope, for this tool or any tool) with its facts, computed once."""
+    active, expires = f"{_grant('status')} = {_literal(GrantStatus.ACTIVE)}", _grant("expires_at")
+    current = f"{active} AND ({expires} IS NULL OR {expires} > %(now)s)"
+    below = policy.grant_below_policy_sql(grant="sg", requires_two="c.two", production="c.prod")
+    facts = {
+        "id": _grant("id"),
+        "st": _grant("status"),
+        "cur": current,
+        "hit": resource_matches(_grant("resource_constraint"), vendor),
+        "low": below,
+        "bare": policy.grant_unapproved_sql(grant="sg"),
+    }
+    return (
+        f"SELECT {', '.join(f'{_bare(expr)} AS {name}' for name, expr in facts.items())} FROM c "
+        f"JOIN {table(ScopeGrant)} sg ON {_grant('identity')} = c.identity_id AND {_grant('scope')} = c.scope_id "
+        f"AND ({_grant('tool')} = c.tool_id OR {_grant('tool')} IS NULL)"
+    )
+
+
+def _bare(expr: str) -> str:
+    return expr if re.fullmatch(r"[\w.]+", expr) else f"({expr})"
+
+
+def _grant_columns() -> list[str]:
+    """The `g` row: the candidate grants (`x`), aggregated. A NULL fact never allows: `x.low` unknown keeps the grant
+    from matching."""
     return [
         # The oldest matching grant answers, so the same question gets the same grant every time.
-        f"MIN(CASE WHEN {current} AND {matches} THEN {_grant('id')} END) AS matched_grant_id",
-        f"COUNT(CASE WHEN {current} THEN 1 END) AS current_grants",
-        f"COUNT(CASE WHEN {lapsed} THEN 1 END) AS lapsed_grants",
-        f"COUNT(CASE WHEN {_grant('status')} = {_literal(GrantStatus.REVOKED)} THEN 1 END) AS revoked_grants",
+        "MIN(CASE WHEN x.cur AND x.hit AND NOT x.low THEN x.id END) AS granted",
+        "COUNT(CASE WHEN x.cur AND x.hit AND x.bare THEN 1 END) AS unapproved",
+        "COUNT(CASE WHEN x.cur AND x.hit THEN 1 END) AS covering",
+        "COUNT(CASE WHEN x.cur THEN 1 END) AS live",
+        f"COUNT(CASE WHEN x.st IN ({_literal(GrantStatus.ACTIVE)}, {_literal(GrantStatus.EXPIRED)}) THEN 1 END) "
+        "AS lapsed",
+        f"COUNT(CASE WHEN x.st = {_literal(GrantStatus.REVOKED)} THEN 1 END) AS revoked",
     ]
 
 
@@ -205,7 +237,7 @@ def decision_sql(
         "resource": "%(resource)s",
         "decision": f"CASE WHEN {allowed} THEN {allow} ELSE {deny} END",
         "reason": "d.reason",
-        "grant": f"CASE WHEN {allowed} THEN d.matched_grant_id END",
+        "grant": f"CASE WHEN {allowed} THEN d.granted END",
         "tool": "d.tool_id",
         "identity": "d.identity_id",
         "on_behalf_of": "d.user_id",
@@ -223,19 +255,15 @@ def decision_sql(
     sql = f"""
         WITH c AS (
             SELECT {", ".join(_context_columns(credential, token))}
-            FROM (SELECT 1 AS asked) q
+            FROM (SELECT 1) q
             LEFT JOIN {table(AITool)} t ON t.{_key(AITool, tool_by_id, "slug")} = %(tool)s
             LEFT JOIN {table(ServiceIdentity)} i ON i.{_key(ServiceIdentity, identity_by_id, "name")} = %(identity)s
             LEFT JOIN {table(User)} u ON u.{_key(User, user_by_id, "username")} = %(user)s
             LEFT JOIN {table(Scope)} s ON s.{_key(Scope, scope_by_id, "name")} = %(scope)s
         ),
-        g AS (
-            SELECT {", ".join(_grant_columns(vendor))}
-            FROM c JOIN {table(ScopeGrant)} sg ON {_grant("identity")} = c.identity_id
-                AND {_grant("scope")} = c.scope_id AND ({_grant("tool")} = c.tool_id OR {_grant("tool")} IS NULL)
-        ),
+        g AS (SELECT {", ".join(_grant_columns())} FROM ({_grant_rows(vendor)}) x),
         d AS (
-            SELECT c.*, g.matched_grant_id, CASE {cases} ELSE {_literal(NO_ACTIVE_GRANT)} END AS reason
+            SELECT c.*, g.granted, CASE {cases} ELSE {_literal(NO_ACTIVE_GRANT)} END AS reason
             FROM c CROSS JOIN g
         )
         INSERT INTO {table(AccessEvent)} ({", ".join(column(AccessEvent, name) for name in values)})
@@ -245,8 +273,8 @@ def decision_sql(
     """
     # One line: psycopg caches how it parses a statement's placeholders only up to 4 KB of text (parsing this one
     # afresh cost 40 us a call); tests/approvals/test_authorize.py holds the common shapes to that. No literal here
-    # holds a space, so nothing but layout changes.
-    return " ".join(sql.split())
+    # holds a space or a comma, so nothing but layout changes.
+    return " ".join(sql.split()).replace(" = ", "=").replace(", ", ",")
 
 
 def decide_and_record(

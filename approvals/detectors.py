@@ -7,6 +7,7 @@ from inventory.detection.registry import Context, Detector, register
 from inventory.detection.subjects import subjects
 from inventory.models import ScopeGrant
 
+from . import policy
 from .models import GrantIssue
 
 
@@ -19,14 +20,18 @@ def query(ctx: Context):
             | Q(grant__expires_at__gt=F("approved_until"))
         )
     )
-    unapproved = ScopeGrant.objects.active(at=ctx.now).filter(~Exists(issued) | beyond_approval)
+    # Below the policy for its tool as the tool is now: approved by one person before the tool moved to production or
+    # restricted data, say. A grant for any tool is held to the strict scope rules only here (authorize holds it to
+    # the acting tool at each decision).
+    below_policy = policy.grant_below_policy_q(scope="scope__", tool="tool__")
+    unapproved = ScopeGrant.objects.active(at=ctx.now).filter(~Exists(issued) | beyond_approval | below_policy)
     return subjects(unapproved, "grant", identity="identity_id")
 
 
 DETECTOR = register(
     Detector(
         key="grant_unapproved",
-        title="Grant without an approved request, or beyond its approved duration",
+        title="Grant without an approval that covers it: none, below today's policy, or beyond its duration",
         severity="high",
         subject="grant",
         query=query,
@@ -34,8 +39,9 @@ DETECTOR = register(
             "NIST-CSF-2.0:PR.AA-05", "OWASP-NHI-2025:NHI5", "NIST-SP-800-207:ZT-T4", "NIST-SP-800-53r5:AC-2",
             "ISO-IEC-27001-2022-AnnexA:A.5.18", "NIST-CSF-2.0:ID.RA-07", "OWASP-LLM-Top10-2025:LLM06:2025",
         ),
-        why="Nobody approved this access through the workflow, or it has outlived the approval it had, so nobody is "
-        "accountable for it being there.",
+        why="Nobody approved this access through the workflow (an import only observes it), its approval is weaker "
+        "than the policy now asks for its tool, or it has outlived the approval it had: nobody is accountable for it "
+        "being there, and authorize denies it.",
         what_to_do="Revoke it, or have the owner file a request so security can approve it for a bounded time.",
     )
 )  # fmt: skip

@@ -4,11 +4,15 @@ Rules are evaluated in order and all that match are recorded; the strictest wins
 shown on the request page and tested rule by rule.
 """
 
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from django.db.models import Q
 
 from inventory.choices import DataClassification, Environment, ScopeRisk
-from inventory.models import AITool, Scope
+from inventory.models import AITool, Scope, ScopeGrant
+from nhi_portal.sql import column
 
 from .models import PolicySettings
 
@@ -23,10 +27,25 @@ REMINDER_DAYS = 7
 
 @dataclass(frozen=True)
 class Rule:
+    """A policy rule. The strict rules are declared as data, `scope` (some scope in the request has all of these
+    values) and `tool` (the tool has all of these), so that the same rule can be read in Python at filing time and in
+    SQL at decision time (`grant_below_policy_sql`), with nothing to keep in step by hand."""
+
     key: str
     description: str
     required_approvals: int
-    matches: Callable[[AITool, Sequence[Scope]], bool]
+    scope: dict = field(default_factory=dict)
+    tool: dict = field(default_factory=dict)
+    custom: Callable[[AITool, Sequence[Scope]], bool] | None = None
+
+    def matches(self, tool: AITool, scopes: Sequence[Scope]) -> bool:
+        if self.custom is not None:
+            return self.custom(tool, scopes)
+        tool_holds = all(getattr(tool, name) == value for name, value in self.tool.items())
+        scope_holds = not self.scope or any(
+            all(getattr(scope, name) == value for name, value in self.scope.items()) for scope in scopes
+        )
+        return tool_holds and scope_holds
 
 
 RULES: tuple[Rule, ...] = (
@@ -34,35 +53,36 @@ RULES: tuple[Rule, ...] = (
         "admin_scope",
         "An admin scope needs two distinct security approvers.",
         2,
-        lambda tool, scopes: any(s.risk == ScopeRisk.ADMIN for s in scopes),
+        scope={"risk": ScopeRisk.ADMIN},
     ),
     Rule(
         "write_scope",
         "A write scope needs two distinct security approvers.",
         2,
-        lambda tool, scopes: any(s.risk == ScopeRisk.WRITE for s in scopes),
+        scope={"risk": ScopeRisk.WRITE},
     ),
     Rule(
         "sensitive_data",
         "A scope that reaches sensitive data needs two distinct security approvers.",
         2,
-        lambda tool, scopes: any(s.sensitive for s in scopes),
+        scope={"sensitive": True},
     ),
     Rule(
         "prod_restricted_tool",
         "A production tool that handles restricted data needs two distinct security approvers.",
         2,
-        lambda tool, scopes: (
-            tool.environment == Environment.PROD and tool.data_classification == DataClassification.RESTRICTED
-        ),
+        tool={"environment": Environment.PROD, "data_classification": DataClassification.RESTRICTED},
     ),
     Rule(
         "read_non_sensitive",
         "Read scopes on non-sensitive data need one security approver.",
         1,
-        lambda tool, scopes: all(s.risk == ScopeRisk.READ and not s.sensitive for s in scopes),
+        custom=lambda tool, scopes: all(s.risk == ScopeRisk.READ and not s.sensitive for s in scopes),
     ),
 )
+STRICT_RULES = tuple(rule for rule in RULES if rule.required_approvals == 2)
+if any(rule.custom for rule in STRICT_RULES):  # pragma: no cover - a guard on the table above
+    raise RuntimeError("strict rules must be declared as data: they are also compiled to SQL")
 
 AUTO_APPROVE_RULE = "auto_low_risk"
 AUTO_APPROVE_DESCRIPTION = (
@@ -111,3 +131,70 @@ def describe(rule_key: str) -> str:
     if rule_key == AUTO_APPROVE_RULE:
         return AUTO_APPROVE_DESCRIPTION.format(days=PolicySettings.current().auto_approve_max_days)
     return next((rule.description for rule in RULES if rule.key == rule_key), rule_key)
+
+
+# A grant carries the approval it was issued under (ScopeGrant.approvals, .approved_by_policy). At decision time the
+# policy is applied to the grant's scope and the acting tool *as they are now*; a grant that no longer meets it stops
+# allowing (`grant_below_policy`) until it is approved again. Three forms of one rule: Python (the readable
+# reference), SQL (authorize) and the ORM (the grant_unapproved detector); tests/approvals/test_grant_policy.py holds
+# them equal over generated data.
+
+
+def grant_unapproved(*, approvals: int, by_policy: bool) -> bool:
+    """Nobody approved it: observed at a source (import) or written outside the workflow."""
+    return approvals == 0 and not by_policy
+
+
+def grant_below_policy(*, approvals: int, by_policy: bool, scope: Scope, tool: AITool) -> bool:
+    """Python reference: the grant's approval no longer satisfies the policy for this scope and tool."""
+    required = 2 if any(rule.matches(tool, [scope]) for rule in STRICT_RULES) else 1
+    auto_allowed = by_policy and required == 1 and tool.environment != Environment.PROD
+    return approvals < required and not auto_allowed
+
+
+def _sql_value(value) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if not re.fullmatch(r"[a-z_]+", str(value)):
+        raise ValueError(f"not a plain constant: {value!r}")
+    return f"'{value}'"
+
+
+def _sql_all(alias: str, model, values: dict) -> str:
+    return " AND ".join(f"{alias}.{column(model, name)} = {_sql_value(value)}" for name, value in values.items())
+
+
+def requires_two_sql(*, scope: str, tool: str) -> str:
+    """SQL: the strict rules hold for this scope row and tool row (aliases), i.e. two approvers are required."""
+    return " OR ".join(
+        "(" + " AND ".join(filter(None, [_sql_all(scope, Scope, rule.scope), _sql_all(tool, AITool, rule.tool)])) + ")"
+        for rule in STRICT_RULES
+    )
+
+
+def production_sql(*, tool: str) -> str:
+    return _sql_all(tool, AITool, {"environment": Environment.PROD})
+
+
+def grant_below_policy_sql(*, grant: str, requires_two: str, production: str) -> str:
+    """SQL for `grant_below_policy` over a grant row's alias, given `requires_two_sql` and `production_sql` (or
+    columns holding them, computed once per decision)."""
+    approvals = f"{grant}.{column(ScopeGrant, 'approvals')}"
+    by_policy = f"{grant}.{column(ScopeGrant, 'approved_by_policy')}"
+    return f"(({requires_two}) AND {approvals} < 2) OR ({approvals} = 0 AND (NOT {by_policy} OR {production}))"
+
+
+def grant_unapproved_sql(*, grant: str) -> str:
+    approvals = f"{grant}.{column(ScopeGrant, 'approvals')}"
+    return f"{approvals} = 0 AND NOT {grant}.{column(ScopeGrant, 'approved_by_policy')}"
+
+
+def grant_below_policy_q(*, scope: str, tool: str) -> Q:
+    """The ORM form of `grant_below_policy` for a ScopeGrant queryset; `scope` and `tool` are lookup prefixes."""
+    strict = Q()
+    for rule in STRICT_RULES:
+        holds = Q(**{f"{scope}{name}": value for name, value in rule.scope.items()})
+        holds &= Q(**{f"{tool}{name}": value for name, value in rule.tool.items()})
+        strict |= holds
+    prod = Q(**{f"{tool}environment": Environment.PROD})
+    return (strict & Q(approvals__lt=2)) | (Q(approvals=0) & (Q(approved_by_policy=False) | prod))

@@ -8,16 +8,17 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from inventory.audit import audit_many, audit_record, snapshot
 from inventory.choices import GrantStatus
 from inventory.models import AITool, Scope, ScopeGrant, ServiceIdentity, ToolIdentity
+from inventory.resources import canonical_resource
 from nhi_portal import roles
 from nhi_portal.exceptions import Conflict, PortalError
 
-from . import notifications, policy
+from . import policy, tasks
 from .choices import DecisionKind, RequestStatus
 from .models import AccessRequest, Decision, GrantIssue, PolicySettings, RequestedScope
 
@@ -39,7 +40,9 @@ def _check_justification(text: str) -> str:
     return text
 
 
-def _held_conflicts(identity: ServiceIdentity, items: Sequence[ScopeItem], *, renewal: bool, now: datetime):
+def _held_conflicts(
+    identity: ServiceIdentity, tool: AITool, items: Sequence[ScopeItem], *, renewal: bool, now: datetime
+):
     """Active grants the request would duplicate. A renewal may overlap a grant that expires soon."""
     match = Q()
     for item in items:
@@ -48,7 +51,15 @@ def _held_conflicts(identity: ServiceIdentity, items: Sequence[ScopeItem], *, re
     held = ScopeGrant.objects.filter(identity=identity).active(at=now).filter(match).select_related("scope")
     if renewal:
         held = held.exclude(expires_at__lte=now + timedelta(days=policy.REMINDER_DAYS))
-    return list(held)
+    # A grant nobody approved (imported) or approved below today's policy does not authorize: asking for it again
+    # is how it gets the approval it lacks, and the approval supersedes it.
+    return [
+        grant
+        for grant in held
+        if not policy.grant_below_policy(
+            approvals=grant.approvals, by_policy=grant.approved_by_policy, scope=grant.scope, tool=tool
+        )
+    ]
 
 
 def _pending_conflicts(identity: ServiceIdentity, items: Sequence[ScopeItem]):
@@ -81,6 +92,14 @@ def request_file(
     justification = _check_justification(justification)
     if not items:
         raise PortalError("Pick at least one scope.", field="scopes")
+    for item in items:
+        if item.resource_constraint and canonical_resource(item.resource_constraint) != item.resource_constraint:
+            # Resources are matched in canonical form; a pattern that is not canonical would never match as written.
+            raise PortalError(
+                "A resource pattern must be plain text: no percent-encoding, backslashes, compatibility characters, "
+                "control characters or '.'/'..' segments.",
+                field="scopes",
+            )
     keys = [(i.scope.pk, i.resource_constraint) for i in items]
     if len(set(keys)) != len(keys):
         raise PortalError("Each scope and resource may appear only once.", field="scopes")
@@ -91,7 +110,7 @@ def request_file(
             field="duration_days",
         )
     now = timezone.now()
-    if held := _held_conflicts(identity, items, renewal=renewal_of is not None, now=now):
+    if held := _held_conflicts(identity, tool, items, renewal=renewal_of is not None, now=now):
         names = ", ".join(sorted({g.scope.name for g in held}))
         raise PortalError(f"{identity.name} already holds {names} actively.", field="scopes")
     if pending := _pending_conflicts(identity, items):
@@ -115,8 +134,8 @@ def request_file(
     if outcome.auto_approve:
         _decide(request, approver=None, kind=DecisionKind.APPROVE, comment="", policy_rule=policy.AUTO_APPROVE_RULE)
     else:
-        as_filed = _for_mail(request.pk)
-        transaction.on_commit(lambda: notifications.request_filed(as_filed))
+        # robust: the request is filed whatever happens to its mail, so a broker outage is logged, not a 500.
+        transaction.on_commit(lambda: tasks.notify_request_filed.delay(request.pk), robust=True)
     return request
 
 
@@ -125,6 +144,16 @@ def request_renew(*, requester, request_id: int) -> AccessRequest:
     original = AccessRequest.objects.visible_to(requester).get(pk=request_id)
     if original.status != RequestStatus.APPROVED:
         raise Conflict("Only an approved request can be renewed.")
+    revoked = (
+        ScopeGrant.objects.filter(issue__request=original, status=GrantStatus.REVOKED)
+        .select_related("scope")
+        .order_by("pk")
+    )
+    if reasons := [f"{g.scope.name}: {g.revoke_reason or 'no reason recorded'}" for g in revoked]:
+        # A revocation is a decision; renewing in one click would undo it without the reviewer seeing why.
+        raise Conflict(
+            "This access was revoked (" + "; ".join(reasons) + "). File a new request that answers the revocation."
+        )
     items = [ScopeItem(i.scope, i.resource_constraint) for i in original.items.select_related("scope")]
     justification = f"Renewal of request #{original.pk}. {original.justification}"
     return request_file(
@@ -153,6 +182,12 @@ def request_decide(*, actor, request_id: int, kind: str, comment: str = "") -> A
         raise PermissionDenied("You cannot decide on your own request.")
     if request.status != RequestStatus.PENDING:
         raise Conflict(f"This request is already {request.get_status_display().lower()}.")
+    if request.created_at <= timezone.now() - timedelta(days=policy.PENDING_EXPIRY_DAYS):
+        # The expiry job may not have run yet; the window is the rule, not the job.
+        raise Conflict(
+            f"This request waited more than {policy.PENDING_EXPIRY_DAYS} days and has expired; the owner must file it "
+            "again so it is reviewed against the current state."
+        )
     if request.decisions.filter(approver=actor).exists():
         raise Conflict("You have already decided on this request; a second approval must come from someone else.")
     _tighten_policy(request)
@@ -198,13 +233,16 @@ def _decide(request: AccessRequest, *, approver, kind: str, comment: str, policy
     if request.status == RequestStatus.APPROVED:
         _issue_grants(request, approver=approver, actor_label=actor_label, now=now)
     # Snapshot now: by the time the mail goes out a second approver may already have moved the request on.
-    as_decided = _for_mail(request.pk)
-    transaction.on_commit(lambda: notifications.request_decided(as_decided, decision))
+    as_decided = {"status": request.status, "approvals": approvals, "required_approvals": request.required_approvals}
+    transaction.on_commit(lambda: tasks.notify_request_decided.delay(decision.pk, **as_decided), robust=True)
     return decision
 
 
 def _issue_grants(request: AccessRequest, *, approver, actor_label: str | None, now: datetime) -> list[ScopeGrant]:
     expires_at = now + timedelta(days=request.duration_days)
+    # The approval travels with the grant, so authorize can hold it against the policy as it is at decision time.
+    people = request.decisions.filter(kind=DecisionKind.APPROVE, approver__isnull=False).count()
+    by_policy = actor_label is not None and people == 0
     grants = []
     for item in request.items.select_related("scope"):
         # A renewal (or a grant issued meanwhile by another request) is superseded, never duplicated.
@@ -233,6 +271,8 @@ def _issue_grants(request: AccessRequest, *, approver, actor_label: str | None, 
             resource_constraint=item.resource_constraint,
             granted_at=now,
             expires_at=expires_at,
+            approvals=people,
+            approved_by_policy=by_policy,
         )
         GrantIssue.objects.create(request=request, grant=grant, approved_until=expires_at)
         audit_record(
@@ -355,37 +395,32 @@ def requests_expire_stale(*, now: datetime | None = None) -> int:
 
 
 def grants_remind_expiring(*, now: datetime | None = None) -> int:
-    """Mark grants that expire within the reminder window, then mail each owner once about theirs."""
+    """Queue one reminder per owner for their grants that expire within the reminder window and were not reminded
+    yet; returns how many grants. The task marks them reminded only once the mail has gone out.
+
+    Nothing is claimed here (no column for it, and the default cache is per process, so a cache key would not be
+    seen by the other workers): if this hourly job runs again while an owner's reminder is still queued or
+    retrying, the owner gets a second task but not a second mail, because the task mails and marks only the grants
+    still unmarked, under a row lock (`notifications.grants_expiring`)."""
     now = now or timezone.now()
-    with transaction.atomic():
-        due = list(
-            ScopeGrant.objects.select_for_update(skip_locked=True)
-            .filter(status=GrantStatus.ACTIVE, expiry_reminded_at__isnull=True)
-            .filter(expires_at__gt=now, expires_at__lte=now + timedelta(days=policy.REMINDER_DAYS))
-            .values_list("pk", flat=True)
-        )
-        ScopeGrant.objects.filter(pk__in=due).update(expiry_reminded_at=now)
-    grants = ScopeGrant.objects.filter(pk__in=due).select_related("scope", "identity__owner", "tool__owner")
-    by_owner: dict = {}
-    for grant in grants:
-        owner = grant.tool.owner if grant.tool_id else grant.identity.owner
-        by_owner.setdefault(owner, []).append(grant)
-    for owner, owned in by_owner.items():
-        notifications.grants_expiring(owner, owned)
-    return len(due)
+    due = (
+        ScopeGrant.objects.filter(status=GrantStatus.ACTIVE, expiry_reminded_at__isnull=True)
+        .filter(expires_at__gt=now, expires_at__lte=now + timedelta(days=policy.REMINDER_DAYS))
+        .order_by("pk")
+        .values_list("tool__owner_id", "identity__owner_id", "pk")
+    )
+    by_owner: dict[int, list[int]] = {}
+    for tool_owner, identity_owner, pk in due:
+        # The tool's owner answers for a grant made for a tool; the identity's owner for one made for any tool.
+        by_owner.setdefault(tool_owner or identity_owner, []).append(pk)
+    # No writes to wait for, so no on_commit: queue now.
+    for owner_id, grant_ids in by_owner.items():
+        tasks.notify_grants_expiring.delay(owner_id, grant_ids)
+    return sum(len(grant_ids) for grant_ids in by_owner.values())
 
 
 def _request_state(request: AccessRequest) -> dict:
     return {"status": request.status, "required_approvals": request.required_approvals}
-
-
-def _for_mail(pk: int) -> AccessRequest:
-    return (
-        AccessRequest.objects.select_related("requester", "tool", "identity")
-        .prefetch_related("items__scope")
-        .annotate(approval_count=Count("decisions", filter=Q(decisions__kind=DecisionKind.APPROVE)))
-        .get(pk=pk)
-    )
 
 
 @transaction.atomic

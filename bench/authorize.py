@@ -117,7 +117,7 @@ def prepare(args) -> tuple[str, list[str]]:
 
     now = timezone.now()
     grants = list(
-        ScopeGrant.objects.filter(status="active", tool__isnull=False)
+        ScopeGrant.objects.filter(status="active", tool__isnull=False, approvals__gte=2)
         .filter(expires_at__gt=now + timezone.timedelta(hours=1))
         .select_related("identity", "scope", "tool")
         .order_by("?")[:200]

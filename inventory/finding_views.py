@@ -28,7 +28,9 @@ from .views import CappedPaginator
 
 class BulkForm(forms.Form):
     ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
-    action = forms.ChoiceField(choices=[("acknowledge", "Acknowledge"), ("suppress", "Suppress")])
+    action = forms.ChoiceField(
+        choices=[("acknowledge", "Acknowledge"), ("suppress", "Suppress"), ("confirm_change", "Confirm the change")]
+    )
     reason = forms.CharField(required=False, max_length=4000)
     until = forms.DateField(required=False)
 
@@ -107,6 +109,8 @@ def finding_bulk(request):
     try:
         if data["action"] == "acknowledge":
             count = services.findings_acknowledge(actor=request.user, ids=data["ids"])
+        elif data["action"] == "confirm_change":
+            count = services.findings_confirm_changes(actor=request.user, ids=data["ids"], comment=data["reason"])
         else:
             until = data["until"] and timezone.make_aware(
                 datetime.combine(data["until"], time.max.replace(microsecond=0))
@@ -115,7 +119,8 @@ def finding_bulk(request):
     except PortalError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"{data['action'].capitalize()}d {count} finding{'s' if count != 1 else ''}.")
+        done = {"acknowledge": "Acknowledged", "suppress": "Suppressed", "confirm_change": "Confirmed the change on"}
+        messages.success(request, f"{done[data['action']]} {count} finding{'s' if count != 1 else ''}.")
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()

@@ -5,13 +5,14 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from nhi_portal import roles
 from nhi_portal.exceptions import Conflict, PortalError
 
 from .audit import audit_many
-from .models import Finding, FindingStatus
+from .models import FactChange, Finding, FindingStatus
 
 MAX_SUPPRESSION = timedelta(days=366)
 
@@ -68,4 +69,24 @@ def findings_suppress(*, actor, ids: list[int], reason: str, until: datetime) ->
         status=FindingStatus.SUPPRESSED, suppressed_until=until, suppress_reason=reason
     )
     _audit(actor, "finding.suppressed", findings, {"status": FindingStatus.SUPPRESSED, "until": until}, reason)
+    return len(findings)
+
+
+FACT_CHANGE_DETECTOR = "fact_change_unreviewed"
+
+
+@transaction.atomic
+def findings_confirm_changes(*, actor, ids: list[int], comment: str = "") -> int:
+    """Security has checked an owner's risk-lowering change against the system itself: the change stands, and the
+    finding that held it for review is resolved."""
+    findings = _lock(actor, ids)
+    if [f for f in findings if f.detector != FACT_CHANGE_DETECTOR]:
+        raise PortalError("Only findings about an unreviewed change have a change to confirm.", field="findings")
+    now = timezone.now()
+    subjects = Q()
+    for finding in findings:
+        subjects |= Q(subject_type=finding.subject_type, subject_id=finding.subject_id)
+    FactChange.objects.filter(subjects, reviewed_at__isnull=True).update(reviewed_by=actor, reviewed_at=now)
+    Finding.objects.filter(pk__in=[f.pk for f in findings]).update(status=FindingStatus.RESOLVED, resolved_at=now)
+    _audit(actor, "finding.change_confirmed", findings, {"status": FindingStatus.RESOLVED}, comment)
     return len(findings)

@@ -2,58 +2,79 @@
 
 Every minute a job seals the entries written since the last batch: it hashes each entry (canonical JSON of its
 columns), stores the leaf hashes, and stores an HMAC-SHA256 (key AUDIT_SEAL_KEY, kept outside the database) over the
-previous batch's digest and the leaves, so the batches form a chain, as cloud audit trails do with digest files.
-`verify` recomputes everything and names the first entry or batch that was changed, deleted, inserted or reordered.
+previous batch's digest, the batch's id range and the leaves, so the batches form a chain, as cloud audit trails do
+with digest files. `verify` recomputes everything and names what was changed, deleted, inserted or reordered.
+
+- Ranges are contiguous: a batch covers every id from the one after the previous batch's last id to its own last id,
+  and records the ids absent from that range (sequences leave gaps). A row that turns up anywhere in a sealed range
+  later, gaps between entries included, is an insertion.
+- Each batch records the id of the key that sealed it (a hash of the key, never the key), so AUDIT_SEAL_KEY can be
+  rotated with the old key moved to AUDIT_SEAL_OLD_KEYS. Batches sealed before key ids existed have none and are
+  verified with the current key, in the format of the time, which did not bind the range: the gaps between those
+  batches cannot be checked.
+- After the batches commit, their digests are appended to the anchor (inventory/anchor.py), a write-once store
+  outside the database; each run first anchors whatever an earlier run sealed but did not get to anchor. The chain
+  alone proves nothing against someone who deletes its tail, or truncates the batches and lets this job re-seal
+  edited history with the real key; the anchor still has the digests they replaced.
+- Entries inside the grace period cannot be sealed yet. Each run appends a "watch" per stream to the anchor (see
+  inventory/seal_watch.py): the ids beyond the last anchored batch and an HMAC over (id, leaf hash) in order, so an
+  entry deleted or changed after a run saw it is named even though it was never sealed. A watch is written even when
+  there is nothing to watch: it marks how far the anchor goes, so a run reads only the anchor's end.
+  What remains open: an entry deleted or changed before any run saw it, that is within about one seal interval (a
+  minute) of being written, or longer while runs are late; verify reports late runs ("sealing is behind").
+- PostgreSQL refuses UPDATE, DELETE and TRUNCATE on entries, events and batches (migrations 0005, 0010, 0014); what
+  is left to detect is someone who bypasses that, such as a superuser disabling triggers.
 
 Entries are sealed only once they are half a minute old, so a transaction that took an id early but committed late
-is not skipped. A row that turns up inside an already sealed range later is reported as an insertion.
+is not reported as an insertion. Entries older than the grace period plus two seal intervals that are still
+unsealed, and batches that old that are not anchored, are reported too: quiet sealing is not a healthy chain.
 """
 
-import hashlib
 import hmac
-import json
+import itertools
+import logging
+from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from .anchor import Anchor, get_anchor
 from .models import AccessEvent, AuditBatch, AuditEntry
+from .seal_hashes import (
+    GENESIS,
+    batch_digest,
+    id_gaps,
+    key_id,
+    leaf_hash,
+    range_digest,
+    row_columns,
+    seal_keys,
+)
+from .seal_watch import Watched, check_watch, live_leaves, watch_record
 
-GENESIS = "0" * 64
+logger = logging.getLogger(__name__)
+
 GRACE = timedelta(seconds=30)
 MAX_BATCH = 5000
+# A watch past this many rows (a burst inside one grace period) covers the oldest ones; the rest wait for the next run.
+WATCH_MAX = 20_000
+MAX_PROBLEMS = 100
 STREAMS = {AuditBatch.Stream.AUDIT: AuditEntry, AuditBatch.Stream.EVENTS: AccessEvent}
+TIME_FIELDS = {AuditBatch.Stream.AUDIT: "created_at", AuditBatch.Stream.EVENTS: "recorded_at"}
 
 
-def _columns(model) -> list[str]:
-    return [f.attname for f in model._meta.concrete_fields]
-
-
-def leaf_hash(row: dict) -> str:
-    """SHA-256 of an entry's content. The id is bound in by the batch digest, so moved content is recognisable."""
-    content = {k: v for k, v in row.items() if k != "id"}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def batch_digest(prev_digest: str, leaves: list[tuple[int, str]]) -> str:
-    """HMAC-SHA256, keyed from the environment: someone who can write to the database but does not hold the key
-    cannot re-seal entries they changed."""
-    h = hmac.new(settings.AUDIT_SEAL_KEY.encode(), prev_digest.encode(), hashlib.sha256)
-    for pk, leaf in leaves:
-        h.update(f"{pk}:{leaf}".encode())
-    return h.hexdigest()
+# Sealing ------------------------------------------------------------------------------------------------------------
 
 
 def _rows(model, lo: int, hi: int | None = None, limit: int | None = None) -> Iterator[dict]:
     queryset = model.objects.filter(pk__gt=lo)
     if hi is not None:
         queryset = queryset.filter(pk__lte=hi)
-    queryset = queryset.order_by("pk").values(*_columns(model))
+    queryset = queryset.order_by("pk").values(*row_columns(model))
     if limit is not None:
         queryset = queryset[:limit]
     return queryset.iterator(chunk_size=2000)
@@ -62,11 +83,12 @@ def _rows(model, lo: int, hi: int | None = None, limit: int | None = None) -> It
 def seal(stream: str) -> AuditBatch | None:
     """Seal the next run of entries of one stream. Batches are serialised by locking the stream's last batch."""
     model = STREAMS[stream]
+    key = settings.AUDIT_SEAL_KEY
     with transaction.atomic():
         last = AuditBatch.objects.select_for_update().filter(stream=stream).order_by("-seq").first()
         lo = last.last_id if last else 0
         cutoff = timezone.now() - GRACE
-        time_field = "created_at" if model is AuditEntry else "recorded_at"
+        time_field = TIME_FIELDS[stream]
         rows = []
         for row in _rows(model, lo, limit=MAX_BATCH):
             # Stop at the first row still inside the grace period, keeping the sealed range contiguous.
@@ -76,38 +98,162 @@ def seal(stream: str) -> AuditBatch | None:
         if not rows:
             return None
         leaves = [(row["id"], leaf_hash(row)) for row in rows]
+        first_id, last_id = lo + 1, rows[-1]["id"]
+        missing = id_gaps(first_id, last_id, [pk for pk, _ in leaves])
         prev = last.digest if last else GENESIS
         return AuditBatch.objects.create(
             stream=stream,
             seq=(last.seq + 1) if last else 1,
-            first_id=rows[0]["id"],
-            last_id=rows[-1]["id"],
+            first_id=first_id,
+            last_id=last_id,
             entry_count=len(rows),
             leaves=[leaf for _, leaf in leaves],
             leaf_ids=[pk for pk, _ in leaves],
-            digest=batch_digest(prev, leaves),
+            missing_ids=missing,
+            key_id=key_id(key),
+            digest=range_digest(key, prev, first_id, last_id, missing, leaves),
             prev_digest=prev,
         )
 
 
 def seal_all() -> int:
+    """The seal job: anchor what is pending, seal every stream, then anchor the new batches and watch the rest."""
+    anchor = get_anchor()
+    # A crash between an earlier run's commit and its anchor write left batches unanchored: they go first. An anchor
+    # that cannot be written must not stop sealing as well; the write after sealing raises, and verify reports it.
+    try:
+        anchor_pending(anchor, watch=False)
+    except OSError:
+        logger.exception("Could not bring the audit anchor up to date before sealing")
     sealed = 0
     for stream in STREAMS:
         while (batch := seal(stream)) is not None:
             sealed += batch.entry_count
             if batch.entry_count < MAX_BATCH:
                 break
+    # Only committed batches may reach the write-once anchor: a rolled-back one would read as deleted forever.
+    transaction.on_commit(lambda: anchor_pending(anchor, watch=True))
     return sealed
+
+
+@dataclass
+class _AnchorHead:
+    seq: int = 0
+    watch: dict | None = None
+
+
+def _anchor_heads(anchor: Anchor) -> dict[str, _AnchorHead]:
+    """Per stream, the highest anchored batch and the newest watch, read from the end of the anchor.
+
+    Each run writes a watch per stream after its batch records, naming the highest batch anchored by then, so the
+    read stops at the newest watch of every stream instead of reading the whole anchor."""
+    heads = {stream: _AnchorHead() for stream in STREAMS}
+    for record in anchor.newest_first():
+        head = heads.get(record.get("stream"))
+        if head is None or head.watch is not None:
+            continue
+        if record.get("kind") == "batch":
+            head.seq = max(head.seq, int(record["seq"]))
+        elif record.get("kind") == "watch":
+            head.seq = max(head.seq, int(record["seq"]))
+            head.watch = record
+            if all(h.watch is not None for h in heads.values()):
+                break
+    return heads
+
+
+def anchor_pending(anchor: Anchor | None = None, *, watch: bool = True) -> int:
+    """Append the batches the anchor does not have yet and, with `watch`, a watch per stream. Returns batches added."""
+    anchor = anchor or get_anchor()
+    heads = _anchor_heads(anchor)
+    keys = seal_keys()
+    now = timezone.now()
+    records: list[dict] = []
+    added = 0
+    for stream, model in STREAMS.items():
+        head = heads[stream]
+        pending = AuditBatch.objects.filter(stream=stream, seq__gt=head.seq).order_by("seq")
+        fields = ("seq", "first_id", "last_id", "entry_count", "digest", "key_id", "sealed_at")
+        for batch in pending.values(*fields).iterator(chunk_size=2000):
+            records.append({"kind": "batch", "stream": stream, **batch, "anchored_at": now})
+            head.seq = batch["seq"]
+            added += 1
+        if not watch:
+            continue
+        if head.watch is not None:
+            problem = check_watch(stream, model, head.watch, keys)
+            if problem is not None:
+                logger.error("Audit chain, %s stream: %s", stream, problem[1])
+        after_id = (
+            AuditBatch.objects.filter(stream=stream, seq__lte=head.seq)
+            .order_by("-seq")
+            .values_list("last_id", flat=True)
+            .first()
+        ) or 0
+        leaves = [(row["id"], leaf_hash(row)) for row in _rows(model, after_id, limit=WATCH_MAX)]
+        records.append(
+            watch_record(stream, leaves, at=now, seq=head.seq, after_id=after_id, key=settings.AUDIT_SEAL_KEY)
+        )
+    anchor.extend(records)
+    return added
+
+
+# Lag ----------------------------------------------------------------------------------------------------------------
+
+
+def seal_interval() -> timedelta:
+    """How often beat runs the seal job, from its schedule; a minute if that is not a plain interval (a crontab)."""
+    schedule = settings.CELERY_BEAT_SCHEDULE.get("seal-audit-trail", {}).get("schedule")
+    if isinstance(schedule, timedelta):
+        return schedule
+    return timedelta(seconds=schedule if isinstance(schedule, int | float) else 60)
+
+
+def lag_bound() -> timedelta:
+    """How old an unsealed entry may be: the grace period, a run that just missed it, and one late run."""
+    return GRACE + 2 * seal_interval()
+
+
+def _oldest_unsealed(stream: str) -> tuple[int, datetime] | None:
+    model, time_field = STREAMS[stream], TIME_FIELDS[stream]
+    last_id = AuditBatch.objects.filter(stream=stream).order_by("-seq").values_list("last_id", flat=True).first() or 0
+    # By id, not by time: the first unsealed id is what holds sealing up, and the id index answers it at once.
+    return model.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", time_field).first()
+
+
+def sealing_lag() -> float | None:
+    """Seconds the oldest unsealed entry of any stream has waited, or None when nothing waits; for health checks."""
+    now = timezone.now()
+    waits = [(now - oldest[1]).total_seconds() for stream in STREAMS if (oldest := _oldest_unsealed(stream))]
+    return max(waits) if waits else None
+
+
+# Verification -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    stream: str
+    batch: int | None
+    first_bad: int | None
+    problem: str
+
+    def as_dict(self) -> dict:
+        return {"stream": self.stream, "batch": self.batch, "first_bad": self.first_bad, "problem": self.problem}
 
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """`ok`, `checked` (entries in batches verified intact) and `first_bad` are the API contract; the first problem is
+    also spelt out in `stream`, `batch` and `problem`, and `problems` lists up to MAX_PROBLEMS of them."""
+
     ok: bool
     checked: int
     first_bad: int | None = None
     stream: str | None = None
     batch: int | None = None
     problem: str = ""
+    problems: tuple[Problem, ...] = field(default=())
 
     def as_dict(self) -> dict:
         return {
@@ -117,46 +263,175 @@ class VerifyResult:
             "stream": self.stream,
             "batch": self.batch,
             "problem": self.problem,
+            "problems": [problem.as_dict() for problem in self.problems],
         }
 
 
-def verify() -> VerifyResult:
+@dataclass
+class _Anchored:
+    batches: dict[int, set[str]] = field(default_factory=dict)
+    watches: list[dict] = field(default_factory=list)
+
+
+def _read_anchor(anchor: Anchor) -> dict[str, _Anchored]:
+    anchored: dict[str, _Anchored] = defaultdict(_Anchored)
+    for record in anchor.records():
+        stream = record.get("stream")
+        if stream not in STREAMS:
+            continue
+        if record.get("kind") == "batch":
+            # The same batch anchored twice (overlapping runs) is fine; two digests for one seq are not.
+            anchored[stream].batches.setdefault(int(record["seq"]), set()).add(record["digest"])
+        elif record.get("kind") == "watch" and record.get("ids"):
+            anchored[stream].watches.append(record)
+    return anchored
+
+
+def verify(anchor: Anchor | None = None) -> VerifyResult:
+    anchor = anchor or get_anchor()
+    anchored = _read_anchor(anchor)
+    keys = seal_keys()
+    now = timezone.now()
+    problems: list[Problem] = []
     checked = 0
     for stream, model in STREAMS.items():
-        prev = GENESIS
-        prev_last = 0
-        for batch in AuditBatch.objects.filter(stream=stream).order_by("seq").iterator():
-            bad = _verify_batch(batch, model, prev, prev_last)
-            if bad is not None:
-                first_bad, problem = bad
-                return VerifyResult(False, checked, first_bad, stream, batch.seq, problem)
+        checked += _verify_stream(stream, model, anchored[stream], keys, now, problems)
+    if not problems:
+        return VerifyResult(True, checked)
+    first = problems[0]
+    return VerifyResult(
+        False, checked, first.first_bad, first.stream, first.batch, first.problem, tuple(problems[:MAX_PROBLEMS])
+    )
+
+
+def _verify_stream(stream, model, anchored: _Anchored, keys, now: datetime, problems: list[Problem]) -> int:
+    """Recheck one stream's batches in order against their rows, the anchor and the watches; returns entries intact."""
+
+    def report(seq: int | None, first_bad: int | None, text: str) -> None:
+        problems.append(Problem(stream, seq, first_bad, text))
+
+    checked = 0
+    prev, prev_last, head_seq = GENESIS, 0, 0
+    seen: set[int] = set()
+    # Watches are fed by the batches in id order and settled once the batches pass their last id, so only the few
+    # that span the current batch are held open.
+    waiting = sorted((Watched(record) for record in anchored.watches), key=lambda w: w.ids[0], reverse=True)
+    open_watches: list[Watched] = []
+    behind_reported = False
+    anchor_bound = now - 2 * seal_interval()
+    for batch in AuditBatch.objects.filter(stream=stream).order_by("seq").iterator(chunk_size=200):
+        seen.add(batch.seq)
+        head_seq = batch.seq
+        bad, sealed = _verify_batch(batch, model, prev, prev_last, keys)
+        digests = anchored.batches.get(batch.seq)
+        if bad is not None:
+            report(batch.seq, *bad)
+        elif digests is not None and batch.digest not in digests:
+            # Consistent in itself, so sealed with a key we hold, yet not what was sealed at the time.
+            report(batch.seq, None, f"batch {batch.seq}'s digest differs from the anchored one: history was re-sealed")
+        else:
             checked += batch.entry_count
-            prev, prev_last = batch.digest, batch.last_id
-    return VerifyResult(True, checked)
+            if digests is None and batch.sealed_at < anchor_bound and not behind_reported:
+                behind_reported = True
+                sealed_at = batch.sealed_at.isoformat()
+                report(
+                    batch.seq, None, f"the anchor is behind: batch {batch.seq}, sealed at {sealed_at}, is not anchored"
+                )
+        while waiting and waiting[-1].ids[0] <= batch.last_id:
+            open_watches.append(waiting.pop())
+        if sealed is not None:
+            for watched in open_watches:
+                watched.feed(batch.first_id, batch.last_id, sealed)
+        still_open = []
+        for watched in open_watches:
+            if watched.ids[-1] <= batch.last_id and not watched.unresolved():
+                _report_watch(watched, keys, report)
+            else:
+                still_open.append(watched)
+        open_watches = still_open
+        prev, prev_last = batch.digest, batch.last_id
+
+    for seq in sorted(seq for seq in anchored.batches if seq not in seen):
+        if seq > head_seq:
+            report(seq, None, f"batch {seq} is in the anchor but missing from the database")
+            break  # the rest of the tail went with it
+        report(seq, None, f"batch {seq} is in the anchor but was deleted from the database")
+
+    # What the batches did not settle: watched ids past the last batch, or in the gaps between old-format batches.
+    remaining = open_watches + waiting[::-1]
+    unresolved = sorted({pk for watched in remaining for pk in watched.unresolved()})
+    live = live_leaves(model, unresolved) if unresolved else {}
+    for watched in remaining:
+        watched.feed_live(live)
+        _report_watch(watched, keys, report)
+
+    oldest = _oldest_unsealed(stream)
+    if oldest is not None and now - oldest[1] > lag_bound():
+        pk, written = oldest
+        waited = int((now - written).total_seconds())
+        report(
+            None, pk, f"sealing is behind: entry {pk}, written at {written.isoformat()}, is unsealed after {waited}s"
+        )
+    return checked
 
 
-def _verify_batch(batch: AuditBatch, model, prev: str, prev_last: int) -> tuple[int | None, str] | None:
+def _report_watch(watched: Watched, keys: dict[str, str], report) -> None:
+    found = watched.problem(keys)
+    if found is not None:
+        report(None, *found)
+
+
+def _verify_batch(
+    batch: AuditBatch, model, prev: str, prev_last: int, keys: dict[str, str]
+) -> tuple[tuple[int | None, str] | None, dict[int, str] | None]:
+    """The batch's problem, if any, and its leaves by id when the batch itself is intact enough to read them."""
+    # Batches from before key ids were recorded were sealed with the key that is current now, or not at all.
+    key = keys.get(batch.key_id or key_id(settings.AUDIT_SEAL_KEY))
+    if key is None:
+        return (
+            None,
+            f"batch {batch.seq} was sealed with key id {batch.key_id}, which is neither AUDIT_SEAL_KEY nor in "
+            "AUDIT_SEAL_OLD_KEYS",
+        ), None
     if batch.prev_digest != prev:
-        return None, f"batch {batch.seq} does not chain to the batch before it"
+        return (None, f"batch {batch.seq} does not chain to the batch before it"), None
     if len(batch.leaf_ids) != len(batch.leaves) or len(batch.leaf_ids) != batch.entry_count:
-        return None, f"batch {batch.seq} itself was altered"
+        return (None, f"batch {batch.seq} itself was altered"), None
     recorded = list(zip(batch.leaf_ids, batch.leaves, strict=True))
-    if batch_digest(prev, recorded) != batch.digest or batch.first_id <= prev_last:
-        return None, f"batch {batch.seq} itself was altered"
+    if batch.key_id:
+        if batch.first_id != prev_last + 1:
+            return (
+                None,
+                f"batch {batch.seq} starts at id {batch.first_id}, not right after the batch before it "
+                f"({prev_last + 1}): the sealed ranges are not contiguous",
+            ), None
+        ids = [pk for pk, _ in recorded]
+        in_order = all(a < b for a, b in itertools.pairwise(ids))
+        if not in_order or (ids and (ids[0] < batch.first_id or ids[-1] != batch.last_id)):
+            return (None, f"batch {batch.seq} itself was altered"), None
+        if id_gaps(batch.first_id, batch.last_id, ids) != batch.missing_ids:
+            return (None, f"batch {batch.seq} itself was altered"), None
+        digest = range_digest(key, prev, batch.first_id, batch.last_id, batch.missing_ids, recorded)
+        range_ok = True
+    else:
+        digest = batch_digest(prev, recorded, key)
+        range_ok = batch.first_id > prev_last
+    if not hmac.compare_digest(digest.encode(), str(batch.digest).encode()) or not range_ok:
+        return (None, f"batch {batch.seq} itself was altered"), None
+    sealed = dict(recorded)
     actual = [(row["id"], leaf_hash(row)) for row in _rows(model, batch.first_id - 1, batch.last_id)]
     actual_ids = {pk for pk, _ in actual}
-    recorded_ids = {pk for pk, _ in recorded}
     for pk, _leaf in recorded:
         if pk not in actual_ids:
-            return pk, f"entry {pk} was deleted"
+            return (pk, f"entry {pk} was deleted"), sealed
     for pk, _ in actual:
-        if pk not in recorded_ids:
-            return pk, f"entry {pk} was inserted into a sealed range"
+        if pk not in sealed:
+            return (pk, f"entry {pk} was inserted into a sealed range"), sealed
     current = dict(actual)
     for pk, leaf in recorded:
         if current[pk] != leaf:
-            moved = next((other for other, sealed in recorded if sealed == current[pk] and other != pk), None)
+            moved = next((other for other, leaf_ in recorded if leaf_ == current[pk] and other != pk), None)
             if moved is not None:
-                return pk, f"entry {pk} holds what was sealed as entry {moved}: entries were reordered"
-            return pk, f"entry {pk} was changed"
-    return None
+                return (pk, f"entry {pk} holds what was sealed as entry {moved}: entries were reordered"), sealed
+            return (pk, f"entry {pk} was changed"), sealed
+    return None, sealed

@@ -5,6 +5,7 @@ may do what, re-checking inside the transaction.
 """
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -15,7 +16,8 @@ from nhi_portal import roles
 from nhi_portal.exceptions import PortalError
 
 from .audit import audit_record, changed, snapshot
-from .choices import GrantStatus
+from .choices import GrantStatus, ToolStatus
+from .facts import record_fact_changes
 from .models import AITool, Credential, ScopeGrant, ServiceIdentity, ToolIdentity, ToolSecretMatch
 from .secret_scan import redact_secrets
 from .secrets import FINGERPRINT_RE, digest_secret, validate_secret
@@ -140,12 +142,35 @@ SECURITY_ONLY = {
     "identity": ("interactive_use_seen", "last_reviewed_at", "last_used_at"),
     "credential": ("created_at", "last_rotated_at", "last_used_at"),
 }
+# Times the system records: the age detectors read them, so none may lie ahead (a key "created" in 2099 never ages).
+SYSTEM_TIMES = {
+    "identity": ("last_used_at", "last_reviewed_at"),
+    "credential": ("created_at", "last_rotated_at", "last_used_at"),
+}
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _guard(actor, kind: str, instance, data: dict[str, Any]) -> None:
-    """Refuse a non-security change to a security-only field, re-activation of a disabled identity, or un-revoking."""
+    """Refuse a non-security change to a security-only field, re-activation of a disabled identity or a retired
+    tool, or un-revoking; and for everyone, a time the system records that lies in the future."""
+    for name in SYSTEM_TIMES.get(kind, ()):
+        if data.get(name) and data[name] > timezone.now() + CLOCK_SKEW:
+            raise PortalError(f"{name.replace('_', ' ').capitalize()} cannot be in the future.", field=name)
+    if kind == "credential" and instance.pk and instance.revoked_at and "revoked_at" in data and not data["revoked_at"]:
+        raise PortalError("A revoked credential stays revoked; record a new one instead.", field="revoked_at")
     if roles.is_security(actor):
         return
+    if (
+        kind == "tool"
+        and instance.pk
+        and instance.status == ToolStatus.RETIRED
+        and data.get("status")
+        not in (
+            None,
+            ToolStatus.RETIRED,
+        )
+    ):
+        raise PortalError("Only security can bring a retired tool back.", field="status")
     for name in SECURITY_ONLY[kind]:
         if name in data and (instance.pk is None or getattr(instance, name) != data[name]):
             default = instance._meta.get_field(name).get_default()
@@ -154,8 +179,6 @@ def _guard(actor, kind: str, instance, data: dict[str, Any]) -> None:
             raise PortalError(f"Only security can set {name.replace('_', ' ')}.", field=name)
     if kind == "identity" and instance.pk and instance.status != "active" and data.get("status") == "active":
         raise PortalError("Only security can re-activate a disabled or retired identity.", field="status")
-    if kind == "credential" and instance.pk and instance.revoked_at and "revoked_at" in data and not data["revoked_at"]:
-        raise PortalError("A revoked credential stays revoked; record a new one instead.", field="revoked_at")
 
 
 def _apply(instance, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -207,6 +230,7 @@ def tool_update(*, actor, tool: AITool, data: dict[str, Any]) -> AITool:
         _check_bindable(actor, [i for i in identities if i.pk not in before_ids])
         _set_identities(tool, list(identities))
     before_diff, after_diff = changed(before, snapshot(tool))
+    record_fact_changes(actor=actor, obj=tool, before=before_diff, after=after_diff)
     for name, (old, new) in _set_audience(tool, data).items():
         before_diff[name], after_diff[name] = old, new
     after_ids = sorted(tool.bindings.values_list("identity_id", flat=True))
@@ -271,6 +295,7 @@ def identity_update(*, actor, identity: ServiceIdentity, data: dict[str, Any]) -
     identity.full_clean()
     identity.save()
     before_diff, after_diff = changed(before, snapshot(identity))
+    record_fact_changes(actor=actor, obj=identity, before=before_diff, after=after_diff)
     if data.get("tools") is not None:
         before_tools = sorted(identity.bindings.values_list("tool_id", flat=True))
         _set_tools(actor, identity, list(data["tools"]))
@@ -298,7 +323,7 @@ def credential_create(
     if not ServiceIdentity.objects.editable_by(actor).filter(pk=identity.pk).exists():
         raise PermissionDenied("You cannot add credentials to this identity.")
     credential = Credential(identity=identity)
-    _guard(actor, "credential", credential, {k: v for k, v in data.items() if k != "created_at"})
+    _guard(actor, "credential", credential, data)
     _apply(credential, data, CREDENTIAL_FIELDS)
     credential.created_at = data.get("created_at") or timezone.now()
     if secret:
@@ -333,6 +358,7 @@ def credential_update(*, actor, credential: Credential, data: dict[str, Any], se
     credential.full_clean()
     credential.save()
     before_diff, after_diff = changed(before, snapshot(credential))
+    record_fact_changes(actor=actor, obj=credential, before=before_diff, after=after_diff)
     if after_diff:
         audit_record(actor=actor, action="credential.updated", obj=credential, before=before_diff, after=after_diff)
     return credential

@@ -5,7 +5,7 @@ reads new events past a watermark and applies the maximum per row in one UPDATE 
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -16,8 +16,9 @@ from django.utils.dateparse import parse_datetime
 
 from nhi_portal.exceptions import PortalError
 
-from .models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, UsageWatermark
+from .models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, ToolIdentity, UsageWatermark
 from .resources import resource_allowed
+from .sealing import GRACE
 
 MAX_BATCH = 1000
 MAX_FUTURE = timedelta(minutes=5)
@@ -28,6 +29,10 @@ class IngestError(PortalError):
     def __init__(self, errors: list[dict]):
         super().__init__("The batch was rejected; nothing was stored.", field="errors")
         self.errors = errors
+
+
+class IngestRefused(IngestError):
+    """Well-formed, but about tools or identities the reporting token may not speak for."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,33 @@ def _text(row: dict, key: str, limit: int, errors: list, index: int, *, required
     return value
 
 
-def events_ingest(*, source: str, events: list) -> IngestResult:
-    """Store a batch of observed events, all or nothing; an event id seen before from this source is skipped."""
+def _outside_limit(rows: list[dict], tools: dict, identities: dict, tools_allowed: frozenset[int]) -> list[dict]:
+    """The rows a token limited to some tools may not report: as for /authorize/, it speaks only for the tools it
+    fronts, and here only for identities bound to them. Otherwise a gateway for one tool could refresh another
+    tool's last-used times and hide its stale and unused findings."""
+    bound = set(
+        ToolIdentity.objects.filter(tool_id__in=tools_allowed, identity_id__in=identities.values()).values_list(
+            "tool_id", "identity_id"
+        )
+    )
+    errors = []
+    for index, r in enumerate(rows):
+        tool_id = tools.get(r["tool"])
+        if not r["tool"]:
+            errors.append({"row": index, "field": "tool", "message": "required from a token limited to some tools"})
+        elif tool_id not in tools_allowed:
+            errors.append({"row": index, "field": "tool", "message": "not a tool this token fronts"})
+        elif (tool_id, identities.get(r["identity"])) not in bound:
+            errors.append({"row": index, "field": "identity", "message": f"not bound to {r['tool']}"})
+    return errors
+
+
+def events_ingest(*, source: str, events: list, tools_allowed: frozenset[int] | None = None) -> IngestResult:
+    """Store a batch of observed events, all or nothing; an event id seen before from this source is skipped.
+
+    `tools_allowed`: the tool ids a limited gateway token fronts, None for no limit. The caller resolves it, since
+    the limit belongs to approvals, which inventory does not import.
+    """
     if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH:
         raise IngestError([{"row": None, "field": "events", "message": f"a list of 1 to {MAX_BATCH} events"}])
     errors: list[dict] = []
@@ -85,6 +115,8 @@ def events_ingest(*, source: str, events: list) -> IngestResult:
     tools = dict(AITool.objects.filter(slug__in={r["tool"] for r in rows}).values_list("slug", "pk"))
     identities = dict(ServiceIdentity.objects.filter(name__in={r["identity"] for r in rows}).values_list("name", "pk"))
     users = dict(get_user_model().objects.filter(username__in={r["user"] for r in rows}).values_list("username", "pk"))
+    if tools_allowed is not None and (refused := _outside_limit(rows, tools, identities, tools_allowed)):
+        raise IngestRefused(refused[:200])
     scopes = dict(Scope.objects.filter(name__in={r["scope"] for r in rows}).values_list("name", "pk"))
     # Fingerprints are unique per identity only: a credential counts as used only on the identity reported with it.
     credentials = {
@@ -151,15 +183,24 @@ def _latest_use(model_field: str, lo: int, hi: int):
     return Subquery(used)
 
 
-def usage_rollup(*, batch: int = 200_000) -> int:
-    """Apply new allowed events to last-used times; resumes from its watermark, safe to run concurrently."""
+def usage_rollup(*, batch: int = 200_000, now: datetime | None = None) -> int:
+    """Apply new allowed events to last-used times; resumes from its watermark, safe to run concurrently.
+
+    Like sealing, it stops short of events recorded within the last GRACE: an event whose transaction took its id
+    early but committed late is then already visible when the watermark passes its id, instead of being skipped for
+    ever. The window ends before the first young event after the watermark, so the rolled-up range stays contiguous.
+    """
+    cutoff = (now or timezone.now()) - GRACE
     total = 0
     while True:
         with transaction.atomic():
             mark, _ = UsageWatermark.objects.select_for_update().get_or_create(name=ROLLUP)
             lo = mark.last_event_id
-            hi = AccessEvent.objects.filter(pk__gt=lo).order_by("pk").values_list("pk", flat=True)[batch - 1 : batch]
-            hi = hi[0] if hi else AccessEvent.objects.filter(pk__gt=lo).aggregate(m=Max("pk"))["m"]
+            unread = AccessEvent.objects.filter(pk__gt=lo)
+            young = unread.filter(recorded_at__gt=cutoff).order_by("pk").values_list("pk", flat=True)[:1]
+            settled = unread.filter(pk__lt=young[0]) if young else unread
+            hi = settled.order_by("pk").values_list("pk", flat=True)[batch - 1 : batch]
+            hi = hi[0] if hi else settled.aggregate(m=Max("pk"))["m"]
             if hi is None:
                 return total
             window = Q(pk__gt=lo, pk__lte=hi, decision="allow")

@@ -1,4 +1,6 @@
 import pytest
+from django.db import transaction
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from rest_framework.test import APIClient
 
 from tests import services
@@ -17,6 +19,34 @@ def pytest_collection_modifyitems(config, items):
             item.fixturenames.append("_needs_browser")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_the_truncate_triggers():
+    """Let TransactionTestCase and live_server tests empty the audit tables between tests.
+
+    PostgreSQL refuses TRUNCATE on audit entries, access events and batches (migration 0014), and Django's flush is a
+    TRUNCATE. Only here, in the test run, the flush runs as a replica would apply changes, which skips triggers
+    (`session_replication_role`, for superusers such as the test role); production settings have no such path.
+    """
+    original = PostgresOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        with transaction.atomic(using=self.connection.alias):
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET LOCAL session_replication_role = replica")
+            original(self, sql_list)
+
+    PostgresOperations.execute_sql_flush = execute_sql_flush
+    yield
+    PostgresOperations.execute_sql_flush = original
+
+
+@pytest.fixture(autouse=True)
+def _audit_anchor_in_tmp(settings, tmp_path):
+    """Every test gets its own audit anchor, so none appends to var/ or sees another test's digests."""
+    settings.AUDIT_ANCHOR_PATH = tmp_path / "audit-anchor.jsonl"
+    return settings.AUDIT_ANCHOR_PATH
+
+
 @pytest.fixture
 def _needs_postgres(db):
     if not services.using_postgres():
@@ -33,6 +63,17 @@ def _needs_redis():
 def _needs_browser():
     if not services.chromium_available():
         services.missing(f"needs Chromium at {services.CHROMIUM} and the playwright package")
+
+
+@pytest.fixture
+def celery_eager():
+    """Queued tasks (mail, say) run in the caller, as a worker would run them; retries run at once."""
+    from nhi_portal.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
 
 
 @pytest.fixture

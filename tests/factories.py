@@ -96,3 +96,5 @@ class GrantFactory(factory.django.DjangoModelFactory):
     identity = factory.SubFactory(IdentityFactory)
     scope = factory.SubFactory(ScopeFactory)
     granted_at = factory.LazyFunction(timezone.now)
+    # As if issued by an approval that meets any policy; tests of unapproved grants set approvals=0.
+    approvals = 2

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from approvals.authorization import REASONS, AuthorizationQuery, authorize
 from nhi_portal.parsers import StrictJSONParser
 from nhi_portal.permissions import IsGatewayOrSecurity
+from nhi_portal.throttles import AuthorizeThrottle
 
 
 class AuthorizeRequestSchema(serializers.Serializer):
@@ -26,6 +27,10 @@ class AuthorizeResponseSchema(serializers.Serializer):
     reason = serializers.ChoiceField(choices=REASONS)
     grant = serializers.IntegerField(allow_null=True)
     event_id = serializers.IntegerField()
+    replay_of = serializers.IntegerField(
+        required=False,
+        help_text="For a repeated request id: the event of the first answer. This one was decided afresh.",
+    )
     errors = serializers.DictField(child=serializers.CharField(), required=False)
 
 
@@ -33,6 +38,8 @@ class AuthorizeView(APIView):
     """Deny by default: anything missing, unknown or ambiguous is a deny with a reason, never an error page."""
 
     permission_classes = [IsGatewayOrSecurity]
+    # Per gateway account (AUTHORIZE_RATE), so one runaway gateway is refused while the others are still answered.
+    throttle_classes = [AuthorizeThrottle]
     # A machine endpoint: JSON in, JSON out, nothing to negotiate on every call.
     parser_classes = [StrictJSONParser]
     renderer_classes = [JSONRenderer]
@@ -74,6 +81,8 @@ class AuthorizeView(APIView):
             "grant": decision.grant_id,
             "event_id": decision.event_id,
         }
+        if decision.replay_of is not None:
+            payload["replay_of"] = decision.replay_of
         if decision.errors:
             payload["errors"] = decision.errors
         return Response(payload, status=status.HTTP_200_OK)

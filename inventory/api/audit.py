@@ -1,6 +1,7 @@
 """The audit trail and access events over the API (security only), the chain check, and usage ingest."""
 
 import django_filters
+from django.apps import apps
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
@@ -9,7 +10,7 @@ from rest_framework.views import APIView
 
 from inventory.models import AuditEntry
 from inventory.sealing import verify
-from inventory.usage import IngestError, events_ingest
+from inventory.usage import IngestError, IngestRefused, events_ingest
 from nhi_portal.permissions import IsGatewayOrSecurity, IsSecurity
 
 
@@ -50,11 +51,39 @@ class VerifyAuditView(APIView):
                 "stream": serializers.CharField(allow_null=True),
                 "batch": serializers.IntegerField(allow_null=True),
                 "problem": serializers.CharField(),
+                "problems": serializers.ListField(
+                    child=inline_serializer(
+                        "AuditVerifyProblem",
+                        {
+                            "stream": serializers.CharField(),
+                            "batch": serializers.IntegerField(allow_null=True),
+                            "first_bad": serializers.IntegerField(allow_null=True),
+                            "problem": serializers.CharField(),
+                        },
+                    )
+                ),
             },
         )
     )
     def get(self, request):
         return Response(verify().as_dict())
+
+
+def _token_tool_limit(token) -> frozenset[int] | None:
+    """The tools a limited gateway token fronts (approvals' GatewayToolLimit), None if the caller is not limited.
+
+    Read by app label because inventory never imports approvals; the rule is the one /authorize/ applies, keyed on
+    the token whatever the user's role, so a session (no token) and an unlimited token are not limited.
+    """
+    if not hasattr(token, "digest"):
+        return None
+    try:
+        limits = apps.get_model("approvals", "GatewayToolLimit")
+    except LookupError:
+        return None
+    # One row per fronted tool; a limit naming no tools comes back as one NULL and refuses every tool.
+    rows = list(limits.objects.filter(token=token).values_list("tools", flat=True))
+    return frozenset(tool for tool in rows if tool is not None) if rows else None
 
 
 class EventIngestView(APIView):
@@ -96,7 +125,11 @@ class EventIngestView(APIView):
         body = request.data
         events = body.get("events") if isinstance(body, dict) else body
         try:
-            result = events_ingest(source=request.user.get_username(), events=events)
+            result = events_ingest(
+                source=request.user.get_username(), events=events, tools_allowed=_token_tool_limit(request.auth)
+            )
+        except IngestRefused as error:
+            return Response({"errors": error.errors}, status=status.HTTP_403_FORBIDDEN)
         except IngestError as error:
             return Response({"errors": error.errors}, status=status.HTTP_400_BAD_REQUEST)
         return Response(

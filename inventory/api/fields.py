@@ -11,8 +11,9 @@ class NaturalKeyRelatedField(serializers.RelatedField):
     may use, and an object it cannot see reads as "does not exist".
     """
 
+    # Never the value itself: a secret pasted into the wrong field would come back in the answer.
     default_error_messages = {
-        "does_not_exist": "No {model} with {natural_key} '{value}' that you can use.",
+        "does_not_exist": "No {model} with that id or {natural_key} that you can use.",
         "invalid": "Give an id or a {natural_key}.",
     }
 
@@ -36,7 +37,7 @@ class NaturalKeyRelatedField(serializers.RelatedField):
             self.fail("invalid", natural_key=self.natural_key)
         numeric = isinstance(data, int) or (str(data).isascii() and str(data).isdigit())
         if numeric and not 0 < int(data) < 2**63:
-            self.fail("does_not_exist", model=model, natural_key=self.natural_key, value=data)
+            self.fail("does_not_exist", model=model, natural_key=self.natural_key)
         lookup = {"pk": int(data)} if numeric else {self.natural_key: data}
         try:
             return queryset.get(**lookup)
@@ -46,7 +47,7 @@ class NaturalKeyRelatedField(serializers.RelatedField):
                 found = queryset.filter(**{self.natural_key: str(data)}).first()
                 if found is not None:
                     return found
-            self.fail("does_not_exist", model=model, natural_key=self.natural_key, value=data)
+            self.fail("does_not_exist", model=model, natural_key=self.natural_key)
         except (TypeError, ValueError, OverflowError):
             self.fail("invalid", natural_key=self.natural_key)
 

@@ -60,6 +60,10 @@ class FindingFilter(django_filters.FilterSet):
         fields = ["detector", "severity", "status", "subject_type", "tool", "team", "owner"]
 
 
+class ConfirmChangeInput(serializers.Serializer):
+    comment = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
 class SuppressInput(serializers.Serializer):
     reason = serializers.CharField(max_length=4000)
     until = serializers.DateTimeField()
@@ -76,7 +80,7 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         return findings.select_related("tool", "identity").order_by("-id")
 
     def get_permissions(self):
-        if self.action in ("acknowledge", "suppress"):
+        if self.action in ("acknowledge", "suppress", "confirm_change"):
             return [IsSecurity()]
         return super().get_permissions()
 
@@ -94,6 +98,16 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         body = SuppressInput(data=request.data)
         body.is_valid(raise_exception=True)
         services.findings_suppress(actor=request.user, ids=[finding.pk], **body.validated_data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=finding.pk)).data)
+
+    @extend_schema(request=ConfirmChangeInput, responses=FindingSerializer)
+    @action(detail=True, methods=["post"], url_path="confirm-change")
+    def confirm_change(self, request, pk=None):
+        """Security confirms an owner's risk-lowering change (a `fact_change_unreviewed` finding): it resolves."""
+        finding = self.get_object()
+        body = ConfirmChangeInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.findings_confirm_changes(actor=request.user, ids=[finding.pk], **body.validated_data)
         return Response(self.get_serializer(self.get_queryset().get(pk=finding.pk)).data)
 
 

@@ -81,12 +81,19 @@ class ImportView(APIView):
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT},
         responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="`counts` per kind: created, updated, unchanged."),
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description=(
+                    "`counts` per kind: created, updated, unchanged; `audit_entry`; `warnings`: changes left out of "
+                    "an applied row (row, section, field, path, message), e.g. un-revoking a revoked grant."
+                ),
+            ),
             400: OpenApiResponse(OpenApiTypes.OBJECT, description="`errors`: row, section, field, path, message."),
         },
         description=(
             "Body: `{scopes, tools, identities, credentials, grants}` (all optional lists). Rows are upserted by "
-            "natural key; a credential `secret` is fingerprinted and dropped. Any error rejects the whole document."
+            "natural key; a credential `secret` is fingerprinted and dropped. Any error rejects the whole document. "
+            "An import never un-revokes and never grants: imported grants authorize nothing until approved."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -97,4 +104,11 @@ class ImportView(APIView):
             result = inventory_import(actor=request.user, document=document)
         except ImportRejected as exc:
             return _rejected(exc.errors, truncated=exc.truncated)
-        return Response({"counts": result.counts, "audit_entry": result.audit_entry_id})
+        body: dict[str, Any] = {
+            "counts": result.counts,
+            "audit_entry": result.audit_entry_id,
+            "warnings": result.warnings,
+        }
+        if result.warnings_truncated:
+            body["warnings_truncated"] = True
+        return Response(body)

@@ -3,6 +3,7 @@ from .events import AccessEvent, UsageWatermark
 from .findings import DetectorRun, Finding, FindingStatus, Scan, Severity, SubjectType, ToolSecretMatch
 from .frameworks import Attestation, Control, ControlSnapshot, Framework, PostureSnapshot
 from .identities import Credential, ServiceIdentity
+from .reviews import FactChange
 from .scopes import Scope, ScopeGrant
 from .teams import Team
 from .tools import AITool, ToolIdentity
@@ -18,6 +19,7 @@ __all__ = [
     "ControlSnapshot",
     "Credential",
     "DetectorRun",
+    "FactChange",
     "Finding",
     "FindingStatus",
     "Framework",

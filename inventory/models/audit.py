@@ -75,6 +75,17 @@ class AuditBatch(models.Model):
     entry_count = models.PositiveIntegerField()
     leaf_ids = models.JSONField(default=list, help_text="Entry ids in sealing order.")
     leaves = models.JSONField(default=list, help_text="SHA-256 of each entry's content, in the same order.")
+    missing_ids = models.JSONField(
+        blank=True,
+        default=list,
+        help_text="Ids absent from first_id..last_id when sealed, as [first, last] ranges.",
+    )
+    key_id = models.CharField(
+        blank=True,
+        default="",
+        max_length=16,
+        help_text="Id of the key that sealed it; empty for batches sealed before keys had ids (current key).",
+    )
     digest = models.CharField(max_length=64)
     prev_digest = models.CharField(max_length=64)
     sealed_at = models.DateTimeField(auto_now_add=True)

@@ -3,6 +3,7 @@ from django.db import models
 from django.urls import reverse
 
 from inventory import choices
+from inventory.validators import refuse_control_characters
 
 from .querysets import CredentialQuerySet, IdentityQuerySet
 
@@ -10,10 +11,14 @@ from .querysets import CredentialQuerySet, IdentityQuerySet
 class ServiceIdentity(models.Model):
     """A non-human identity (service account, API key, OAuth client...) that tools act through."""
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200, unique=True, validators=[refuse_control_characters])
     kind = models.CharField(max_length=32, choices=choices.IdentityKind.choices)
-    provider = models.CharField(max_length=80, help_text="Where the identity lives, e.g. github, aws, jira.")
-    external_id = models.CharField(max_length=255, blank=True)
+    provider = models.CharField(
+        max_length=80,
+        validators=[refuse_control_characters],
+        help_text="Where the identity lives, e.g. github, aws, jira.",
+    )
+    external_id = models.CharField(max_length=255, blank=True, validators=[refuse_control_characters])
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_identities")
     environment = models.CharField(max_length=16, choices=choices.Environment.choices)
     third_party = models.BooleanField(default=False, help_text="Issued to or held by an outside vendor.")

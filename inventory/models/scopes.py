@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import Q
 
 from inventory import choices
+from inventory.validators import refuse_control_characters
 
 from .querysets import GrantQuerySet
 
@@ -10,7 +11,12 @@ class Scope(models.Model):
     """A permission a provider can grant, with how much harm its misuse could do."""
 
     provider = models.CharField(max_length=80)
-    name = models.CharField(max_length=200, unique=True, help_text="Unique, e.g. github:contents:read.")
+    name = models.CharField(
+        max_length=200,
+        unique=True,
+        validators=[refuse_control_characters],
+        help_text="Unique, e.g. github:contents:read.",
+    )
     risk = models.CharField(max_length=8, choices=choices.ScopeRisk.choices)
     sensitive = models.BooleanField(default=False, help_text="Reaches personal, customer or secret data.")
     description = models.TextField(blank=True)
@@ -39,6 +45,15 @@ class ScopeGrant(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoke_reason = models.TextField(blank=True)
+    # The approval behind the grant, as the workflow recorded it when it issued the grant. Authorize holds it against
+    # the policy as it is at decision time: a grant approved by one person for a dev tool stops when the tool moves to
+    # production. Zero and no policy approval: observed (imported) or issued outside the workflow; it never allows.
+    approvals = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Distinct security approvers whose approval issued this grant."
+    )
+    approved_by_policy = models.BooleanField(
+        default=False, editable=False, help_text="Issued by the low-risk auto-approval rule, not by a person."
+    )
     expiry_reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = GrantQuerySet.as_manager()

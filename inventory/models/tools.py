@@ -3,6 +3,7 @@ from django.db import models
 from django.urls import reverse
 
 from inventory import choices
+from inventory.validators import refuse_control_characters
 
 from .querysets import ToolQuerySet
 
@@ -10,10 +11,10 @@ from .querysets import ToolQuerySet
 class AITool(models.Model):
     """An AI assistant, agent, copilot or bot that acts on systems through service identities."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[refuse_control_characters])
     slug = models.SlugField(max_length=120, unique=True)
     kind = models.CharField(max_length=32, choices=choices.ToolKind.choices)
-    vendor = models.CharField(max_length=120, blank=True)
+    vendor = models.CharField(max_length=120, blank=True, validators=[refuse_control_characters])
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_tools")
     team = models.ForeignKey("inventory.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="tools")
     environment = models.CharField(max_length=16, choices=choices.Environment.choices)

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -18,6 +20,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # First: its ready() sets the project's error messages before any other app's ready() defines a form.
+    "nhi_portal.apps.PortalConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -34,12 +38,15 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
+    "csp",
     "inventory",
     "approvals",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -49,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes requires: it turns a sign-in flagged as locked out into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "nhi_portal.urls"
@@ -97,6 +106,38 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["OPTIONS"] |= {"server_side_binding": True, "prepare_threshold": 5}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The local-memory default keeps `make run` free of servers; with several web processes, point CACHE_URL at Redis so
+# that the count of failed token authentications is one count, not one per process.
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("CACHE_URL must be a Redis URL (redis://, rediss:// or unix://).")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# How many reverse proxies in front of the portal append to X-Forwarded-For. With 0 the peer address is the client;
+# more entries than proxies are never believed, since the client writes the rest.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out username + address before the password is checked; it authenticates nobody itself.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+# The pair, not either alone: by address alone one attacker behind a shared NAT or proxy locks everyone there out; by
+# username alone anyone can lock any user out from anywhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "nhi_portal.throttles.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -153,6 +194,14 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # No throttle for every endpoint: hot machine endpoints name their own (nhi_portal/throttles.py).
+    "DEFAULT_THROTTLE_RATES": {
+        # Per gateway account and per web process; generous, so that it stops a runaway client, not traffic.
+        "authorize": env_rate("AUTHORIZE_RATE", "6000/min"),
+        # Failed `Authorization: Token` checks per client address, across processes through the cache.
+        "token_failure": env_rate("API_TOKEN_FAILURE_RATE", "30/min"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -171,6 +220,8 @@ SPECTACULAR_SETTINGS = {
     # The schema documents the open-source contract; the data behind it stays behind sign-in.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SWAGGER_UI_DIST": "SIDECAR",
+    # No badge from the public validator: it would send the schema's URL off-site, and the policy refuses the image.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -206,16 +257,39 @@ PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "nhi-portal@localhost")
+# Seconds per SMTP socket operation: a hung mail server fails the send (which the mail task retries) instead of
+# holding a worker until the task's time limit.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 
 # Fingerprints are keyed so that a leaked database does not double as a lookup table for secrets.
 CREDENTIAL_FINGERPRINT_KEY = env_str("CREDENTIAL_FINGERPRINT_KEY", "nhi-portal-fingerprint-v1")
 
 # Key of the audit chain's HMAC. Keep it outside the database (and its backups) so the chain proves something.
 AUDIT_SEAL_KEY = env_str("AUDIT_SEAL_KEY", "nhi-portal-audit-seal-dev-key")
+# Retired seal keys, comma-separated: batches record which key sealed them, so these keep older batches verifiable.
+AUDIT_SEAL_OLD_KEYS = env_list("AUDIT_SEAL_OLD_KEYS")
+# Write-once log outside the database that every sealed batch's digest is appended to (see inventory/anchor.py).
+AUDIT_ANCHOR_PATH = env_str("AUDIT_ANCHOR_PATH", str(VAR_DIR / "audit-anchor.jsonl"))
 
 # Largest accepted bulk-import document; above it the request is refused before parsing.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 64 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_BYTES
+
+# No inline script, inline event handler or inline style anywhere in templates/ (tests/test_hardening_csp.py scans
+# them), so neither script-src nor style-src needs 'unsafe-inline': htmx is told not to insert its own indicator
+# <style> and not to eval (templates/base.html), and its indicator rules live in static/css/portal.css. The API docs
+# pages (Swagger UI, Redoc) get a relaxed policy of their own in nhi_portal/urls.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,8 @@ SECRET_KEY = env_str("SECRET_KEY")
 # Separate keys: rotating SECRET_KEY must not change every credential fingerprint or break the audit chain.
 CREDENTIAL_FINGERPRINT_KEY = env_str("CREDENTIAL_FINGERPRINT_KEY")
 AUDIT_SEAL_KEY = env_str("AUDIT_SEAL_KEY")
+# Outside the database and its backups, or the anchor proves nothing: no default.
+AUDIT_ANCHOR_PATH = env_str("AUDIT_ANCHOR_PATH")
 DEBUG = False
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -12,3 +12,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Rate limits keep their state across tests (per-process buckets, the cache), so a long suite would trip them by
+# accident; tests/test_hardening_throttles.py switches them on with the `settings` fixture and resets that state.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"authorize": None, "token_failure": None}}  # noqa: F405

@@ -54,7 +54,7 @@ def test_bad_input_is_400_and_changes_nothing(api_as, identity, scopes, override
 def test_other_owner_cannot_file_for_my_tool(api_as, identity, scopes):
     response = api_as("other_owner").post("/api/v1/requests/", _body())
     assert response.status_code == 400
-    assert response.json()["tool"] == ["No AI tool with slug 'helpdesk' that you can use."]
+    assert response.json()["tool"] == ["No AI tool with that id or slug that you can use."]
 
 
 def test_approve_issues_grants_visible_in_grants_api(api_as, identity, scopes, security2):

@@ -127,6 +127,36 @@ def _grant_for_other_tool(w):
     w["grant"].save()
 
 
+def _unapproved(w):
+    """As an import records a grant it observed at the source: nobody approved it."""
+    w["grant"].approvals = 0
+    w["grant"].save()
+
+
+def _one_approver_for_write(w):
+    w["grant"].approvals = 1
+    w["grant"].save()
+
+
+def _read_grant_then_tool_to_restricted_prod(w):
+    """Approved by one person for a read scope; then the owner moved the tool to restricted data in production."""
+    w["scope"].risk = "read"
+    w["scope"].save()
+    w["grant"].approvals = 1
+    w["grant"].save()
+    w["tool"].environment, w["tool"].data_classification = "prod", "restricted"
+    w["tool"].save()
+
+
+def _auto_approved_then_tool_to_prod(w):
+    w["scope"].risk = "read"
+    w["scope"].save()
+    w["grant"].approvals, w["grant"].approved_by_policy = 0, True
+    w["grant"].save()
+    w["tool"].environment = "prod"
+    w["tool"].save()
+
+
 CASES = [
     ("invalid_request", None, {"tool": ""}),
     ("invalid_request", None, {"scope": None}),
@@ -143,6 +173,16 @@ CASES = [
     ("user_not_allowed_for_tool", _remove_from_team, {}),
     ("unknown_scope", None, {"scope": "deploy:everything"}),
     ("invalid_resource", None, {"resource": "project:payments/../billing"}),
+    ("invalid_resource", None, {"resource": "project:payments/%2e%2e/billing"}),
+    ("invalid_resource", None, {"resource": "project:payments/..%2fbilling"}),
+    ("invalid_resource", None, {"resource": "project:payments/%252e%252e/billing"}),
+    ("invalid_resource", None, {"resource": "project:payments/..\\billing"}),
+    ("invalid_resource", None, {"resource": "project:payments/\uff0e\uff0e/billing"}),
+    ("invalid_resource", None, {"resource": "project:payments/..;/billing"}),
+    ("grant_unapproved", _unapproved, {}),
+    ("grant_below_policy", _one_approver_for_write, {}),
+    ("grant_below_policy", _read_grant_then_tool_to_restricted_prod, {}),
+    ("grant_below_policy", _auto_approved_then_tool_to_prod, {}),
     ("no_active_grant", _delete_grant, {}),
     ("no_active_grant", _grant_for_other_tool, {}),
     ("grant_revoked", _revoke_grant, {}),
@@ -223,20 +263,46 @@ def test_grant_for_any_tool_applies(api_as, world):
     assert ask(api_as("gateway"))["decision"] == "allow"
 
 
-def test_request_id_is_idempotent(api_as, world):
+def test_a_replayed_request_id_is_decided_afresh_and_recorded(api_as, world):
     first = ask(api_as("gateway"), request_id="gw-1")
-    world["grant"].status = "revoked"  # the world changed, but a replay returns the recorded decision
-    world["grant"].save()
     again = ask(api_as("gateway"), request_id="gw-1")
-    assert again == first
+    # While the grant is live the answer is the same; the replay is recorded as its own event, linked to the first.
+    assert (again["decision"], again["grant"], again["replay_of"]) == ("allow", first["grant"], first["event_id"])
+    assert again["event_id"] != first["event_id"]
+    world["grant"].status = "revoked"
+    world["grant"].save()
+    # Reproduced in issue 11: a replay after the revocation returned the old allow and wrote nothing.
+    after = ask(api_as("gateway"), request_id="gw-1")
+    assert (after["decision"], after["reason"], after["replay_of"]) == ("deny", "grant_revoked", first["event_id"])
+    assert AccessEvent.objects.filter(pk=after["event_id"], reason="grant_revoked").exists()
     assert AccessEvent.objects.filter(request_id="gw-1").count() == 1
-    assert ask(api_as("gateway"), request_id="gw-2")["reason"] == "grant_revoked"
+
+
+def test_a_replay_after_expiry_or_a_policy_change_is_not_allowed(api_as, world):
+    first = ask(api_as("gateway"), request_id="gw-5")
+    assert first["decision"] == "allow"
+    _one_approver_for_write(world)
+    assert ask(api_as("gateway"), request_id="gw-5")["reason"] == "grant_below_policy"
+    _expire_grant_in_time(world)
+    assert ask(api_as("gateway"), request_id="gw-5")["reason"] == "grant_expired"
+
+
+def test_a_token_limited_to_one_tool_cannot_replay_another_tools_allow(world, gateway):
+    """Reproduced in issue 11: a second token of the same gateway, limited to another tool, replayed an allow."""
+    ToolFactory(owner=world["tool"].owner, slug="other-tool")
+    unlimited, limited = APIClient(), APIClient()
+    unlimited.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw')}")
+    limited.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw', 'other-tool')}")
+    assert ask(unlimited, request_id="gw-7")["decision"] == "allow"
+    replay = ask(limited, request_id="gw-7")
+    assert (replay["decision"], replay["reason"]) == ("deny", "gateway_not_allowed_for_tool")
 
 
 def test_request_id_reused_for_another_question_is_denied(api_as, world):
     assert ask(api_as("gateway"), request_id="gw-9")["decision"] == "allow"
     other = ask(api_as("gateway"), request_id="gw-9", tool="no-such-tool")
     assert (other["decision"], other["reason"]) == ("deny", "request_id_reused")
+    assert AccessEvent.objects.filter(pk=other["event_id"], reason="request_id_reused").exists()
 
 
 def test_observed_events_never_answer_an_authorization(api_as, world):
@@ -379,8 +445,8 @@ def test_query_count_is_fixed(api_as, world, role, django_assert_num_queries):
     # repeat, without a savepoint even inside a transaction.
     with django_assert_num_queries(1):
         ask(client, request_id=f"q-{role}")
-    # The repeat: the insert finds the id taken, and the recorded answer is read back.
-    with django_assert_num_queries(2):
+    # The repeat: the insert finds the id taken, the first answer is read back, and the question is decided afresh.
+    with django_assert_num_queries(3):
         ask(client, request_id=f"q-{role}")
 
 

@@ -65,7 +65,7 @@ def test_decided_requests_never_expire(file_request, security):
         assert services.requests_expire_stale() == 0
 
 
-def test_owner_is_reminded_once_seven_days_before(owner):
+def test_owner_is_reminded_once_seven_days_before(owner, celery_eager):
     soon = _grants(2, expires_at=NOW + timedelta(days=6), owner=owner)
     edge = _grants(1, expires_at=NOW + timedelta(days=policy.REMINDER_DAYS), owner=owner)
     _grants(1, expires_at=NOW + timedelta(days=8), owner=owner)

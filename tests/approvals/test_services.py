@@ -31,7 +31,9 @@ def test_filing_records_policy_and_audit(file_request, owner, security):
     assert entry.actor == owner and entry.after["status"] == "pending"
 
 
-def test_security_is_mailed_when_a_request_arrives(file_request, security, django_capture_on_commit_callbacks):
+def test_security_is_mailed_when_a_request_arrives(
+    file_request, security, celery_eager, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         request = file_request("read")
     assert len(mail.outbox) == 1
@@ -175,7 +177,9 @@ def test_cancel_only_by_requester(file_request, security):
     assert _actions(request) == ["request.filed", "request.cancelled"]
 
 
-def test_requester_is_mailed_on_every_decision(file_request, security, security2, django_capture_on_commit_callbacks):
+def test_requester_is_mailed_on_every_decision(
+    file_request, security, security2, celery_eager, django_capture_on_commit_callbacks
+):
     request = file_request("write")
     with django_capture_on_commit_callbacks(execute=True):
         services.request_decide(actor=security, request_id=request.pk, kind="approve")

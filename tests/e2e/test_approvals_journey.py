@@ -123,7 +123,7 @@ def ymd(moment) -> str:
 # -- journeys -------------------------------------------------------------------------------------------------------
 
 
-def test_read_scope_request_is_filed_approved_in_the_queue_and_granted(page, world, sign_in, mailoutbox):
+def test_read_scope_request_is_filed_approved_in_the_queue_and_granted(page, world, sign_in, mailoutbox, celery_eager):
     # -- The owner files a request: the identity select follows the tool (htmx).
     page.goto("/requests/new/")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/requests/new/$"))

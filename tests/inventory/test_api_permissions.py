@@ -85,7 +85,7 @@ def test_create_credential(api_as, estate, role, status):
     response = api_as(role).post("/api/v1/credentials/", body)
     assert response.status_code == status
     if status == 400:
-        assert response.json() == {"identity": ["No service identity with name 'owners-identity' that you can use."]}
+        assert response.json() == {"identity": ["No service identity with that id or name that you can use."]}
 
 
 def test_owner_lists_are_scoped(api_as, estate):

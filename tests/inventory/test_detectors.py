@@ -46,7 +46,7 @@ def test_registry_has_every_detector():
     assert keys == {
         "credential_not_rotated", "credential_stale", "credential_expiring", "grant_unused", "identity_orphaned",
         "identity_reused", "identity_env_mixed", "identity_human_use", "secret_exposed", "third_party_unreviewed",
-        "tool_unmediated", "grant_unapproved",
+        "tool_unmediated", "grant_unapproved", "fact_change_unreviewed",
     }  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     credential_expiring,
     credential_not_rotated,
     credential_stale,
+    fact_change_unreviewed,
     grant_unused,
     identity_env_mixed,
     identity_human_use,

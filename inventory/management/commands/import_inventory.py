@@ -41,7 +41,13 @@ class Command(BaseCommand):
         for kind, counts in result.counts.items():
             line = ", ".join(f"{n} {what}" for what, n in counts.items())
             self.stdout.write(f"  {kind}: {line}")
-        self.stdout.write(self.style.SUCCESS("Import complete."))
+        # Warnings are about rows that were applied, so they belong to the result (stdout), not to a failure.
+        for warning in result.warnings:
+            self.stdout.write(self.style.WARNING(f"warning: {warning['path']}: {warning['message']}"))
+        if result.warnings_truncated:
+            self.stdout.write(self.style.WARNING("... more warnings not shown."))
+        done = f"Import complete, with {len(result.warnings)} warning(s)." if result.warnings else "Import complete."
+        self.stdout.write(self.style.SUCCESS(done))
 
 
 def _actor(username: str | None):

@@ -363,7 +363,7 @@ class Estate:
 
     GRANT_FIELDS = (
         "id", "identity_id", "scope_id", "tool_id", "status", "resource_constraint", "granted_at", "expires_at",
-        "last_used_at", "revoked_at", "revoke_reason",
+        "last_used_at", "revoked_at", "revoke_reason", "approvals", "approved_by_policy",
     )  # fmt: skip
 
     def grant_rows(self) -> Iterator[tuple]:
@@ -408,9 +408,13 @@ class Estate:
                 reason = rng.choice(("Access review: no longer needed.", "Tool retired.", "Suspected credential leak."))
             end = revoked or (min(expires, now) if expires else now)
             used = _datetime(_uniform_between(rng, granted, end)) if rand() < 0.8 else None
+            # Most grants were approved through the workflow (two approvers meet any policy); some were only
+            # observed by an import and carry no approval.
+            approvals = 0 if rand() < 0.1 else 2
             yield (
                 index + 1, identity + 1, scope, tool, grant_status, constraint, _datetime(granted),
                 _datetime(expires) if expires else None, used, _datetime(revoked) if revoked else None, reason,
+                approvals, False,
             )  # fmt: skip
 
 
@@ -608,8 +612,12 @@ class Command(BaseCommand):
             if postgres:
                 # TRUNCATE refuses while foreign-key checks are queued (rows written earlier in this transaction).
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                # The audit tables refuse TRUNCATE by trigger; a bench reset is the one place that means it, and only a
+                # superuser may switch triggers off for its transaction (anyone else gets the trigger's refusal).
+                cursor.execute("SET LOCAL session_replication_role = replica")
                 # No CASCADE: a table pointing in that the models do not know about should stop the reset, not vanish.
                 cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+                cursor.execute("SET LOCAL session_replication_role = DEFAULT")
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             else:
                 # Foreign keys are checked at commit, so the order of the deletes does not matter.

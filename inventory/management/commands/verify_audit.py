@@ -1,4 +1,5 @@
-"""Recheck every sealed batch of the audit trail and the access events; exit 1 on the first problem."""
+"""Recheck every sealed batch of the audit trail and the access events against the rows and the anchor; exit 1 on any
+problem, naming the first and listing the rest."""
 
 import json as jsonlib
 
@@ -23,9 +24,14 @@ class Command(BaseCommand):
         elif result.ok:
             self.stdout.write(self.style.SUCCESS(f"OK: {result.checked} sealed entries verified."))
         if not result.ok:
+            if not json:
+                for problem in result.problems[1:]:
+                    self.stderr.write(f"Also, in {problem.stream}: {problem.problem}")
+            # Not every problem is tampering: sealing or anchoring that fell behind is reported the same way.
+            where = f"{result.stream} batch {result.batch}" if result.batch is not None else result.stream
             raise CommandError(
-                f"Tampering found in {result.stream} batch {result.batch}: {result.problem} "
-                f"(first bad entry: {result.first_bad}; {result.checked} entries verified before it)."
+                f"Audit chain check failed in {where}: {result.problem} "
+                f"(first bad entry: {result.first_bad}; {result.checked} sealed entries verified intact)."
             )
 
 

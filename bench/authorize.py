@@ -161,6 +161,7 @@ def start_gunicorn(args, port: int) -> subprocess.Popen:
         "SECRET_KEY": "bench-only-secret-key-not-for-production-use-0123456789",
         "CREDENTIAL_FINGERPRINT_KEY": "bench-only-fingerprint-key",
         "AUDIT_SEAL_KEY": "bench-only-audit-seal-key",
+        "AUDIT_ANCHOR_PATH": str(Path(tempfile.gettempdir()) / "nhi-bench-audit-anchor.jsonl"),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": args.database_url,

@@ -152,3 +152,13 @@ def test_the_scanner_finds_what_it_should():
     assert HTMX_EVAL.findall("<div hx-vals='js:{a: 1}'>")
     assert EVENT_FILTER.findall("<form hx-trigger=\"change[target.name !== 'search'], submit\">")
     assert not EVENT_FILTER.findall('<form hx-trigger="input changed delay:300ms from:find input[name=search]">')
+
+
+def test_the_cached_site_policy_is_the_librarys_and_follows_the_settings(page_as, settings):
+    """nhi_portal.middleware builds the site policy once; it must be exactly what django-csp would build."""
+    from csp.utils import build_policy
+
+    response = page_as("owner").get("/api/v1/me/")
+    assert response["Content-Security-Policy"] == build_policy()
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    assert page_as("owner").get("/api/v1/me/")["Content-Security-Policy"] == "default-src 'none'"

@@ -168,7 +168,7 @@ def test_rates_use_drf_notation(rate, parsed):
 def test_the_default_rates(settings):
     from nhi_portal.settings import base
 
-    assert base.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["authorize"] == "6000/min"
+    assert base.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["authorize"] == "60000/min"
     assert parse_rate(base.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["token_failure"]) is not None
 
 

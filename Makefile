@@ -3,16 +3,35 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements.lock
+UV     := $(VENV)/bin/uv
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint format check-deploy bench bench-authorize clean
+.PHONY: run test lock lint format check-deploy bench bench-authorize clean
 
-$(STAMP): pyproject.toml
+# Everything comes from the lock, hash-checked: pip itself, setuptools, the dependencies and the dev extra. The project
+# then installs without dependencies or build isolation (that would fetch an unpinned setuptools); `pip check` fails
+# when the lock no longer satisfies pyproject.toml (run `make lock`).
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $(STAMP)
+
+## lock: re-resolve requirements.lock from pyproject.toml (dependencies, the dev extra, the bootstrap group) with uv,
+## for CPython 3.11 on x86_64 Linux. Pins already in the lock are kept; LOCK_ARGS=--upgrade moves everything to the
+## newest releases the ranges allow, LOCK_ARGS='--upgrade-package django' only that package.
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --group bootstrap --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	  --custom-compile-command 'make lock' --output-file $(LOCK) $(LOCK_ARGS) >/dev/null
+
+$(UV): requirements-uv.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --require-hashes -r requirements-uv.txt
+	touch $(UV)
 
 ## run: venv, install, migrate, demo data and a first scan, web + Celery worker + beat (SQLite, filesystem broker). Ctrl-C stops all.
 run: $(STAMP)
@@ -23,10 +42,7 @@ run: $(STAMP)
 	@echo ""
 	@echo "  NHI Portal is starting at http://$(HOST):$(PORT)/"
 	@echo ""
-	@trap 'kill 0' INT TERM EXIT; \
-	  DJANGO_SETTINGS_MODULE=nhi_portal.settings.dev $(VENV)/bin/celery -A nhi_portal worker --beat --loglevel=INFO --concurrency=2 \
-	    --scheduler django_celery_beat.schedulers:DatabaseScheduler --schedule var/celerybeat-schedule & \
-	  $(PY) manage.py runserver $(HOST):$(PORT)
+	@VENV=$(VENV) HOST=$(HOST) PORT=$(PORT) bin/run-dev
 
 ## test: the whole suite. PostgreSQL when DATABASE_URL is set, SQLite otherwise.
 test: $(STAMP)

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from inventory.audit import audit_many, audit_record, snapshot
+from inventory.audit.record import audit_many, audit_record, snapshot
 from inventory.choices import GrantStatus
 from inventory.models import AITool, Scope, ScopeGrant, ServiceIdentity, ToolIdentity
 from inventory.resources import canonical_resource

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import audit_views, views
+from approvals import views
 
 app_name = "approvals"
 
@@ -18,7 +18,4 @@ urlpatterns = [
     path("grants/<int:pk>/revoke/", views.grant_revoke, name="grant_revoke"),
     path("policy/", views.policy_page, name="policy"),
     path("policy/settings/", views.policy_update, name="policy_update"),
-    path("audit/", audit_views.access_events, name="audit_events"),
-    path("audit/changes/", audit_views.audit_changes, name="audit_changes"),
-    path("audit/verify/", audit_views.audit_verify, name="audit_verify"),
 ]

@@ -46,9 +46,9 @@ def main(argv=None) -> int:
     from django.test import Client
     from django.utils import timezone
 
-    from inventory import posture
     from inventory.detection.scan import scan_create, scan_run
     from inventory.models import AITool, ControlSnapshot, Finding, PostureSnapshot
+    from inventory.posture import evaluate as posture
 
     call_command("migrate", interactive=False, verbosity=0)
     if not AITool.objects.exists():

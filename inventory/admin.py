@@ -15,9 +15,10 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 
+from inventory.audit.record import audit_record, changed, snapshot
+from inventory.redaction import redact_secrets
 from nhi_portal import roles
 
-from .audit import audit_record, changed, snapshot
 from .models import (
     AccessEvent,
     AITool,
@@ -35,7 +36,6 @@ from .models import (
     Team,
     ToolIdentity,
 )
-from .secret_scan import redact_secrets
 
 User = get_user_model()
 

@@ -3,10 +3,10 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
+from inventory.fingerprints import validate_secret
 from nhi_portal import roles
 
 from .models import AITool, Credential, ServiceIdentity
-from .secrets import validate_secret
 
 User = get_user_model()
 

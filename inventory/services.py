@@ -12,15 +12,15 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from inventory.audit.record import audit_record, changed, snapshot
+from inventory.fingerprints import FINGERPRINT_RE, digest_secret, validate_secret
+from inventory.redaction import redact_secrets
 from nhi_portal import roles
 from nhi_portal.exceptions import PortalError
 
-from .audit import audit_record, changed, snapshot
 from .choices import GrantStatus, ToolStatus
 from .facts import record_fact_changes
 from .models import AITool, Credential, ScopeGrant, ServiceIdentity, ToolIdentity, ToolSecretMatch
-from .secret_scan import redact_secrets
-from .secrets import FINGERPRINT_RE, digest_secret, validate_secret
 
 TOOL_FIELDS = (
     "name",

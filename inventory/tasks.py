@@ -2,7 +2,10 @@
 
 from celery import shared_task
 
-from . import posture, sealing, usage
+from inventory.audit import sealing
+from inventory.posture import evaluate as posture
+from inventory.usage import ingest as usage
+
 from .detection import scan as detection
 
 

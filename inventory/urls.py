@@ -1,6 +1,9 @@
 from django.urls import path
 
-from . import compliance_views, finding_views, views
+from inventory import views
+from inventory.audit import views as audit
+from inventory.detection import views as detection
+from inventory.posture import views as posture
 
 app_name = "inventory"
 
@@ -18,15 +21,18 @@ urlpatterns = [
     path("identities/<int:pk>/", views.identity_detail, name="identity_detail"),
     path("identities/<int:pk>/edit/", views.identity_edit, name="identity_edit"),
     path("identities/<int:pk>/credentials/", views.credential_add, name="credential_add"),
-    path("tools/<int:pk>/posture/", compliance_views.tool_posture, name="tool_posture"),
-    path("tools/<int:pk>/attest/", compliance_views.attest, name="attest"),
-    path("compliance/", compliance_views.compliance_overview, name="compliance"),
-    path("compliance/controls/<int:pk>/", compliance_views.control_detail, name="control_detail"),
-    path("compliance/export.csv", compliance_views.compliance_export, name="compliance_export"),
-    path("compliance/report/", compliance_views.compliance_report, name="compliance_report"),
-    path("findings/", finding_views.finding_list, name="finding_list"),
-    path("findings/bulk/", finding_views.finding_bulk, name="finding_bulk"),
-    path("findings/<int:pk>/", finding_views.finding_detail, name="finding_detail"),
-    path("scans/", finding_views.scan_start, name="scan_start"),
-    path("scans/<int:pk>/progress/", finding_views.scan_progress, name="scan_progress"),
+    path("tools/<int:pk>/posture/", posture.tool_posture, name="tool_posture"),
+    path("tools/<int:pk>/attest/", posture.attest, name="attest"),
+    path("compliance/", posture.compliance_overview, name="compliance"),
+    path("compliance/controls/<int:pk>/", posture.control_detail, name="control_detail"),
+    path("compliance/export.csv", posture.compliance_export, name="compliance_export"),
+    path("compliance/report/", posture.compliance_report, name="compliance_report"),
+    path("findings/", detection.finding_list, name="finding_list"),
+    path("findings/bulk/", detection.finding_bulk, name="finding_bulk"),
+    path("findings/<int:pk>/", detection.finding_detail, name="finding_detail"),
+    path("scans/", detection.scan_start, name="scan_start"),
+    path("scans/<int:pk>/progress/", detection.scan_progress, name="scan_progress"),
+    path("audit/", audit.access_events, name="audit_events"),
+    path("audit/changes/", audit.audit_changes, name="audit_changes"),
+    path("audit/verify/", audit.audit_verify, name="audit_verify"),
 ]

@@ -4,8 +4,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from inventory import choices
+from inventory.fingerprints import digest_secret
 from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
-from inventory.secrets import digest_secret
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -58,8 +58,8 @@ def pages(owner, security):
         reverse("approvals:review_queue"),
         reverse("approvals:grant_list"),
         reverse("approvals:policy"),
-        reverse("approvals:audit_events"),
-        reverse("approvals:audit_changes"),
+        reverse("inventory:audit_events"),
+        reverse("inventory:audit_changes"),
     ]
 
 

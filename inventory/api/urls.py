@@ -1,7 +1,12 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import audit, findings, imports, me, posture, views
+from inventory.api import me, views
+from inventory.audit import api as audit
+from inventory.detection import api as findings
+from inventory.imports import api as imports
+from inventory.posture import api as posture
+from inventory.usage import api as usage
 
 router = DefaultRouter()
 router.register("tools", views.ToolViewSet, basename="tool")
@@ -16,7 +21,8 @@ router.register("frameworks", posture.FrameworkViewSet, basename="framework")
 urlpatterns = [
     path("import/", imports.ImportView.as_view(), name="import"),
     path("audit/verify/", audit.VerifyAuditView.as_view(), name="audit-verify"),
-    path("events/", audit.EventIngestView.as_view(), name="events"),
+    path("events/", usage.EventIngestView.as_view(), name="events"),
     path("me/", me.MeView.as_view(), name="me"),
+    path("tools/<int:pk>/posture/", posture.ToolPostureView.as_view(), name="tool-posture"),
     *router.urls,
 ]

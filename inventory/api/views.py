@@ -8,7 +8,6 @@ from inventory import filters, selectors, services
 from inventory.models import Scope
 
 from . import serializers
-from .posture import ToolPostureMixin
 
 
 class _ServiceWriteMixin:
@@ -28,7 +27,7 @@ class _ServiceWriteMixin:
         serializer.instance = type(self).update_service(actor=self.request.user, data=data, **kwargs)
 
 
-class ToolViewSet(ToolPostureMixin, _ServiceWriteMixin, viewsets.ModelViewSet):
+class ToolViewSet(_ServiceWriteMixin, viewsets.ModelViewSet):
     serializer_class = serializers.ToolSerializer
     filterset_class = filters.ToolFilter
     filter_backends = [DjangoFilterBackend]

@@ -2,7 +2,7 @@ from django.db import migrations
 
 
 def load(apps, schema_editor):
-    from inventory.catalog_loader import load_frameworks
+    from inventory.posture.catalog import load_frameworks
 
     load_frameworks(
         framework_model=apps.get_model("inventory", "Framework"),

@@ -26,7 +26,7 @@ def decided(file_request, security, tool, identity, owner, scopes):
     return request
 
 
-@pytest.mark.parametrize("name", ["approvals:audit_events", "approvals:audit_changes", "approvals:audit_verify"])
+@pytest.mark.parametrize("name", ["inventory:audit_events", "inventory:audit_changes", "inventory:audit_verify"])
 @pytest.mark.parametrize(
     ("role", "status"),
     [("anonymous", 302), ("owner", 403), ("other_owner", 403), ("security", 200), ("manager", 403), ("gateway", 403)],
@@ -36,21 +36,21 @@ def test_audit_pages_are_for_security(page_as, name, role, status):
 
 
 def test_event_row_links_grant_and_request(page_as, decided):
-    body = page_as("security").get(reverse("approvals:audit_events")).content.decode()
+    body = page_as("security").get(reverse("inventory:audit_events")).content.decode()
     assert reverse("approvals:request_detail", args=[decided.pk]) in body
     assert "no_active_grant" in body and "allow" in body
 
 
 def test_event_filters(page_as, decided):
     client = page_as("security")
-    denied_only = client.get(reverse("approvals:audit_events"), {"decision": "deny"}, HTTP_HX_REQUEST="true")
+    denied_only = client.get(reverse("inventory:audit_events"), {"decision": "deny"}, HTTP_HX_REQUEST="true")
     html = denied_only.content.decode()
     assert html.strip().startswith('<section id="results"') and "1 event" in html
     assert (
         "1 event"
-        in client.get(reverse("approvals:audit_events"), {"human": "owner", "reason": "allowed"}).content.decode()
+        in client.get(reverse("inventory:audit_events"), {"human": "owner", "reason": "allowed"}).content.decode()
     )
-    assert client.get(reverse("approvals:audit_events"), {"since": "not a date"}).status_code == 200
+    assert client.get(reverse("inventory:audit_events"), {"since": "not a date"}).status_code == 200
 
 
 @pytest.mark.parametrize("rows", [2, 30])
@@ -62,11 +62,11 @@ def test_audit_events_query_count(page_as, decided, tool, identity, rows, django
         )
     client = page_as("security")
     with django_assert_max_num_queries(6):
-        assert client.get(reverse("approvals:audit_events")).status_code == 200
+        assert client.get(reverse("inventory:audit_events")).status_code == 200
 
 
 def test_verify_button_reports_the_chain(page_as, decided):
-    assert "chain intact" in page_as("security").get(reverse("approvals:audit_verify")).content.decode()
+    assert "chain intact" in page_as("security").get(reverse("inventory:audit_verify")).content.decode()
 
 
 def test_tool_page_has_live_decisions_and_integration(page_as, decided, tool):

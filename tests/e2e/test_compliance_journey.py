@@ -15,10 +15,11 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from inventory import choices, posture
-from inventory.catalog_loader import load_frameworks
+from inventory import choices
 from inventory.detection.scan import scan_create, scan_run
 from inventory.models import AITool, Attestation, Control, Finding, Framework, PostureSnapshot
+from inventory.posture import evaluate as posture
+from inventory.posture.catalog import load_frameworks
 from tests.e2e.conftest import DESKTOP, PHONE, RESULTS_DIR
 from tests.e2e.helpers import expect, query_has, swap_results
 from tests.factories import BindingFactory, CredentialFactory, IdentityFactory, TeamFactory, ToolFactory

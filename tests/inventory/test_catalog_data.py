@@ -1,4 +1,4 @@
-"""The control catalog data files (inventory/catalog/*.json) against the IDs checked in the sources.
+"""The control catalog data files (inventory/posture/catalogs/*.json) against the IDs checked in the sources.
 
 The expected IDs below were copied from the reference research (reference/controls.json, outside the repo) and
 are hard-coded on purpose: a catalog edit that drops, renames or reorders a control must also change this file.
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "inventory" / "catalog"
+CATALOG_DIR = Path(__file__).resolve().parents[2] / "inventory" / "posture" / "catalogs"
 
 EXPECTED_IDS = {
     "OWASP-NHI-2025": ["NHI1", "NHI2", "NHI3", "NHI4", "NHI5", "NHI6", "NHI7", "NHI8", "NHI9", "NHI10"],

@@ -14,9 +14,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from approvals.models import GatewayToolLimit
-from inventory import usage
+from inventory.audit.record import GRACE
 from inventory.models import AccessEvent, UsageWatermark
-from inventory.sealing import GRACE
+from inventory.usage import ingest as usage
 from tests.factories import CredentialFactory, GrantFactory, IdentityFactory, ScopeFactory, ToolFactory
 
 pytestmark = pytest.mark.django_db

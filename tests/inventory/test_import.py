@@ -18,7 +18,8 @@ from rest_framework.test import APIClient
 
 from approvals.models import AccessRequest, GrantIssue
 from inventory.detection.scan import scan_create, scan_run
-from inventory.importer import MAX_ERRORS, ImportRejected, inventory_import
+from inventory.fingerprints import digest_secret
+from inventory.imports.document import MAX_ERRORS, ImportRejected, inventory_import
 from inventory.models import (
     AITool,
     AuditEntry,
@@ -30,7 +31,6 @@ from inventory.models import (
     Team,
     ToolIdentity,
 )
-from inventory.secrets import digest_secret
 from tests import services
 from tests.factories import (
     BindingFactory,

@@ -9,11 +9,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from inventory import posture
-from inventory.catalog_loader import CATALOG_DIR, load_frameworks
 from inventory.detection import registry
 from inventory.detection.scan import scan_create, scan_run
 from inventory.models import Attestation, Control, ControlSnapshot, Framework, PostureSnapshot
+from inventory.posture import evaluate as posture
+from inventory.posture.catalog import CATALOG_DIR, load_frameworks
 from tests.factories import BindingFactory, CredentialFactory, IdentityFactory, TeamFactory, ToolFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from inventory import findings as triage
-from inventory.detection import registry
+from inventory.detection import registry, triage
 from inventory.detection.scan import ScanBusy, run_detector, scan_create, scan_run
 from inventory.models import AuditEntry, DetectorRun, Finding, PostureSnapshot, Scan
 from nhi_portal.exceptions import PortalError

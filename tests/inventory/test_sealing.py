@@ -10,8 +10,8 @@ from django.db import DatabaseError, connection, transaction
 from django.test import TestCase
 from django.utils import timezone
 
-from inventory import sealing
-from inventory.anchor import FileAnchor
+from inventory.audit import sealing
+from inventory.audit.anchor import FileAnchor
 from inventory.models import AccessEvent, AppendOnlyError, AuditBatch, AuditEntry
 from tests import services as available
 

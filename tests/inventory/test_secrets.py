@@ -6,8 +6,8 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from inventory.fingerprints import digest_secret
 from inventory.models import Credential
-from inventory.secrets import digest_secret
 from tests.secret_search import rows_containing
 
 pytestmark = pytest.mark.django_db

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from approvals import services as approval_services
 from approvals.models import AccessRequest
+from inventory.fingerprints import digest_secret
 from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
-from inventory.secrets import digest_secret
 from inventory.services import tool_store_scanned_text
 
 User = get_user_model()

@@ -3,7 +3,7 @@
 The people a rule governs must not be able to clear its findings by saying so: moving a credential's storage to
 "vault", marking an identity first-party or a tool as development clears findings at the next scan, without any
 rotation or review. Such a change is kept (inventory.models.FactChange) and reported here until security confirms
-it (inventory.findings.findings_confirm_changes).
+it (inventory.detection.triage.findings_confirm_changes).
 """
 
 from inventory.detection.registry import Context, Detector, register

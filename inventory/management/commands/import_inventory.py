@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inventory.importer import ImportRejected, inventory_import
+from inventory.imports.document import ImportRejected, inventory_import
 
 
 class Command(BaseCommand):

@@ -1,8 +1,9 @@
-"""Load or refresh the control catalog from inventory/catalog/*.json. Safe to run again: unchanged data stays."""
+"""Load or refresh the control catalog from inventory/posture/catalogs/*.json. Safe to run again: unchanged data
+stays."""
 
 from django.core.management.base import BaseCommand
 
-from inventory.catalog_loader import load_frameworks
+from inventory.posture.catalog import load_frameworks
 
 
 class Command(BaseCommand):

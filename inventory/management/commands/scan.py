@@ -3,8 +3,8 @@ fresh install (make run seeds the demo estate, then scans it) or a shell without
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory import posture
 from inventory.detection.scan import ScanBusy, scan_create, scan_run
+from inventory.posture import evaluate as posture
 
 
 class Command(BaseCommand):

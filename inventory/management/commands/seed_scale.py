@@ -28,8 +28,8 @@ from django.db.models import Model
 from django.utils.text import slugify
 
 from inventory import choices
+from inventory.fingerprints import FINGERPRINT_PREFIX
 from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
-from inventory.secrets import FINGERPRINT_PREFIX
 
 OWNER_PREFIX = "seed-owner-"
 DAY = 86400.0

@@ -5,7 +5,7 @@ import json as jsonlib
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.sealing import seal_all, verify
+from inventory.audit.sealing import seal_all, verify
 
 
 class Command(BaseCommand):

@@ -16,10 +16,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from inventory.fingerprints import FINGERPRINT_PREFIX, FINGERPRINT_RE, SecretDigest, digest_secret, validate_secret
+from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team
 from nhi_portal.exceptions import PortalError
-
-from .models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team
-from .secrets import FINGERPRINT_PREFIX, FINGERPRINT_RE, SecretDigest, digest_secret, validate_secret
 
 User = get_user_model()
 

@@ -24,7 +24,7 @@ Governance rules: an import records what the source shows; it never grants and n
   approval fields.
 - Revoking by import (an active grant whose row says `revoked`) is allowed; `revoked_at` defaults to now.
 - One audit entry sums up the import (counts and warnings), and one more is written for each object created
-  or changed, with the changed fields before and after (`inventory.import_audit`); unchanged objects get none.
+  or changed, with the changed fields before and after (`inventory.imports.audit`); unchanged objects get none.
 - One-line text (every CharField) refuses control characters; multi-line text keeps newlines and tabs.
 
 This module runs an import; `import_rows` reads the document, `import_store` looks up and writes, and
@@ -39,10 +39,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
-from nhi_portal import roles
-
-from .audit import audit_changes
-from .import_rows import (
+from inventory.audit.record import audit_changes
+from inventory.imports.rows import (
     MAX_ERRORS,
     SECTIONS,
     ImportRejected,
@@ -56,8 +54,9 @@ from .import_rows import (
     numbered,
     parse_section,
 )
-from .import_store import BATCH_SIZE, Known, Writing, look_up, write
-from .models import AuditEntry
+from inventory.imports.store import BATCH_SIZE, Known, Writing, look_up, write
+from inventory.models import AuditEntry
+from nhi_portal import roles
 
 # Re-exported: the API and the command take these from here.
 __all__ = ["MAX_ERRORS", "ImportRejected", "ImportResult", "document_error", "inventory_import"]

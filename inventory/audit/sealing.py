@@ -42,9 +42,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .anchor import Anchor, get_anchor
-from .models import AccessEvent, AuditBatch, AuditEntry
-from .seal_hashes import (
+from inventory.audit.anchor import Anchor, get_anchor
+from inventory.audit.hashes import (
     GENESIS,
     batch_digest,
     id_gaps,
@@ -54,11 +53,12 @@ from .seal_hashes import (
     row_columns,
     seal_keys,
 )
-from .seal_watch import Watched, check_watch, live_leaves, watch_record
+from inventory.audit.record import GRACE
+from inventory.audit.watch import Watched, check_watch, live_leaves, watch_record
+from inventory.models import AccessEvent, AuditBatch, AuditEntry
 
 logger = logging.getLogger(__name__)
 
-GRACE = timedelta(seconds=30)
 MAX_BATCH = 5000
 # A watch past this many rows (a burst inside one grace period) covers the oldest ones; the rest wait for the next run.
 WATCH_MAX = 20_000

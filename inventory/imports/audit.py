@@ -10,8 +10,8 @@ from typing import Any
 
 from django.db import models
 
-from .audit import ObjectChange, snapshot
-from .models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+from inventory.audit.record import ObjectChange, snapshot
+from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
 
 ACTIONS: dict[type[models.Model], str] = {
     Team: "team.imported",

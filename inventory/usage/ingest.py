@@ -14,11 +14,19 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from inventory.audit.record import GRACE
+from inventory.models import (
+    AccessEvent,
+    AITool,
+    Credential,
+    Scope,
+    ScopeGrant,
+    ServiceIdentity,
+    ToolIdentity,
+    UsageWatermark,
+)
+from inventory.resources import resource_allowed
 from nhi_portal.exceptions import PortalError
-
-from .models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, ToolIdentity, UsageWatermark
-from .resources import resource_allowed
-from .sealing import GRACE
 
 MAX_BATCH = 1000
 MAX_FUTURE = timedelta(minutes=5)

@@ -13,17 +13,16 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from inventory import selectors, tasks
+from inventory.detection import registry
+from inventory.detection import triage as services
+from inventory.detection.api import FindingFilter
+from inventory.detection.scan import scan_create
+from inventory.models import AITool, Credential, DetectorRun, Finding, Scan, ScopeGrant, ServiceIdentity
+from inventory.views import CappedPaginator
 from nhi_portal import roles
 from nhi_portal.decorators import portal_page
 from nhi_portal.exceptions import PortalError
-
-from . import findings as services
-from . import selectors, tasks
-from .api.findings import FindingFilter
-from .detection import registry
-from .detection.scan import scan_create
-from .models import AITool, Credential, DetectorRun, Finding, Scan, ScopeGrant, ServiceIdentity
-from .views import CappedPaginator
 
 
 class BulkForm(forms.Form):
@@ -71,7 +70,7 @@ def finding_list(request):
         "query": query.urlencode(),
         "latest_scan": Scan.objects.order_by("-id").first() if roles.is_security(request.user) else None,
     }
-    template = "inventory/finding_list.html"
+    template = "inventory/detection/finding_list.html"
     return render(request, f"{template}#results" if request.htmx else template, context)
 
 
@@ -92,7 +91,7 @@ def finding_detail(request, pk: int):
     # finding.tool, not tool_id: a tool deleted while a scan was writing can leave an id with no row behind it.
     if finding.subject_type == "tool" and finding.tool:
         context["secret_matches"] = finding.tool.secret_matches.all()
-    return render(request, "inventory/finding_detail.html", context)
+    return render(request, "inventory/detection/finding_detail.html", context)
 
 
 @portal_page(write=True)
@@ -138,7 +137,7 @@ def scan_start(request):
         scan = scan_create(requested_by=request.user)
         transaction.on_commit(lambda: tasks.run_scan.delay(scan.pk))
     if request.htmx:
-        return render(request, "inventory/_partials/scan_progress.html", {"scan": scan})
+        return render(request, "inventory/detection/_partials/scan_progress.html", {"scan": scan})
     messages.success(request, f"Scan #{scan.pk} queued.")
     return redirect("inventory:finding_list")
 
@@ -150,4 +149,4 @@ def scan_progress(request, pk: int):
     scan = Scan.objects.filter(pk=pk).first()
     if scan is None:
         raise Http404
-    return render(request, "inventory/_partials/scan_progress.html", {"scan": scan})
+    return render(request, "inventory/detection/_partials/scan_progress.html", {"scan": scan})

@@ -13,8 +13,8 @@ from datetime import date
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .detection import registry
-from .models import (
+from inventory.detection import registry
+from inventory.models import (
     AITool,
     Attestation,
     Control,

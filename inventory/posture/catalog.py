@@ -1,4 +1,4 @@
-"""Loading the control catalog (inventory/catalog/*.json) into Framework and Control rows.
+"""Loading the control catalog (inventory/posture/catalogs/*.json) into Framework and Control rows.
 
 Idempotent: loading the same files again changes nothing. A new revision of a file adds controls, updates titles and
 descriptions, and retires (never deletes) controls it no longer lists, so snapshots and attestations keep their
@@ -12,7 +12,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
+CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
 FRAMEWORK_FIELDS = ("name", "version", "catalog_revision", "publisher", "source", "verification", "url")
 CONTROL_FIELDS = ("title", "description", "legacy_ids", "order")
 
@@ -48,7 +48,7 @@ def read_catalog(directory: Path = CATALOG_DIR) -> list[dict]:
 def load_frameworks(*, framework_model=None, control_model=None, directory: Path = CATALOG_DIR) -> LoadResult:
     """Upsert every framework and control in the catalog. Models can be passed in (for data migrations)."""
     if framework_model is None:
-        from .models import Control, Framework
+        from inventory.models import Control, Framework
 
         framework_model, control_model = Framework, Control
     result = LoadResult()

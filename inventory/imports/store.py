@@ -2,7 +2,7 @@
 
 Set-based: one query per kind (per LOOKUP_CHUNK keys) to look up, one statement per batch to write, so the query
 count follows the batches, never the rows. The governance rules the writes keep (never un-revoke, never stretch an
-approval) are described in `inventory.importer`.
+approval) are described in `inventory.imports.document`.
 """
 
 from collections.abc import Iterable, Iterator
@@ -15,11 +15,11 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import Exists, OuterRef
 
-from . import import_audit
-from .audit import ObjectChange
-from .choices import GrantStatus
-from .import_rows import SPECS, Messages, Row
-from .models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+from inventory.audit.record import ObjectChange
+from inventory.choices import GrantStatus
+from inventory.imports import audit as import_audit
+from inventory.imports.rows import SPECS, Messages, Row
+from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
 
 User = get_user_model()
 

@@ -2,12 +2,17 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import models
 from django.forms.models import model_to_dict
 
-from .models import AuditEntry
+from inventory.models import AuditEntry
+
+# How late a transaction may commit after it took its id: readers that follow an id order (sealing, the usage
+# roll-up) stop this far short of now, so an entry committed late is never skipped.
+GRACE = timedelta(seconds=30)
 
 # Fields that never belong in an audit snapshot.
 _EXCLUDED = {"updated_at"}

@@ -8,9 +8,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from inventory import findings as services
 from inventory import tasks
 from inventory.detection import registry
+from inventory.detection import triage as services
 from inventory.detection.scan import scan_create
 from inventory.models import Finding, FindingStatus, Scan, Severity, SubjectType
 from nhi_portal.permissions import IsSecurity

@@ -8,11 +8,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from inventory.audit.record import audit_many
+from inventory.models import FactChange, Finding, FindingStatus
 from nhi_portal import roles
 from nhi_portal.exceptions import Conflict, PortalError
-
-from .audit import audit_many
-from .models import FactChange, Finding, FindingStatus
 
 MAX_SUPPRESSION = timedelta(days=366)
 

@@ -1,13 +1,15 @@
 """Posture over the API: a tool's controls per framework, and the frameworks with pass rates across tools."""
 
 from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
-from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from inventory import posture
+from inventory import selectors
 from inventory.models import ControlSnapshot, Framework
+from inventory.posture import evaluate as posture
 
 
 class FrameworkSerializer(serializers.ModelSerializer):
@@ -17,6 +19,31 @@ class FrameworkSerializer(serializers.ModelSerializer):
         model = Framework
         fields = ["id", "key", "name", "version", "catalog_revision", "publisher", "source", "verification", "url"]
         fields += ["controls"]
+
+
+class ControlPostureSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The control's id in its framework, e.g. NHI7 or PR.AA-05.")
+    title = serializers.CharField()
+    legacy_ids = serializers.ListField(child=serializers.CharField())
+    status = serializers.ChoiceField(choices=["pass", "fail", "not_assessed"])
+    attested = serializers.BooleanField(help_text="Passing on security's attestation rather than on evidence.")
+    detectors = serializers.ListField(child=serializers.CharField())
+    findings = serializers.ListField(child=serializers.IntegerField(), help_text="Open findings that fail it.")
+
+
+class FrameworkPostureSerializer(serializers.Serializer):
+    framework = serializers.CharField()
+    version = serializers.CharField()
+    assessed = serializers.IntegerField()
+    passing = serializers.IntegerField()
+    score = serializers.FloatField(allow_null=True)
+    controls = ControlPostureSerializer(many=True)
+
+
+class ToolPostureSerializer(serializers.Serializer):
+    tool = serializers.SlugField()
+    risk_tier = serializers.ChoiceField(choices=["critical", "high", "medium", "low", "none"])
+    frameworks = FrameworkPostureSerializer(many=True)
 
 
 def tool_posture_payload(tool, frameworks, findings) -> list[dict]:
@@ -82,11 +109,18 @@ class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(data)
 
 
-class ToolPostureMixin:
-    @extend_schema(parameters=[OpenApiParameter("framework", str, description="Only this framework key.")])
-    @action(detail=True, methods=["get"])
-    def posture(self, request, pk=None):
-        tool = self.get_object()
+class ToolPostureView(APIView):
+    """GET /api/v1/tools/{id}/posture/: the tool's controls per framework. Visible exactly as the tool is (others'
+    tools are 404)."""
+
+    @extend_schema(
+        operation_id="tools_posture_retrieve",
+        tags=["tools"],
+        responses=ToolPostureSerializer,
+        parameters=[OpenApiParameter("framework", str, description="Only this framework key.")],
+    )
+    def get(self, request, pk: int):
+        tool = get_object_or_404(selectors.tool_list(user=request.user), pk=pk)
         frameworks = Framework.objects.order_by("key")
         if key := request.query_params.get("framework"):
             frameworks = frameworks.filter(key=key)

@@ -14,14 +14,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from inventory.audit.record import audit_record
+from inventory.choices import Environment
+from inventory.exports import Echo, csv_cell
+from inventory.models import AITool, Attestation, Control, ControlSnapshot, Finding, Framework, PostureSnapshot
+from inventory.posture import evaluate as posture
 from nhi_portal import roles
 from nhi_portal.decorators import portal_page
-
-from . import posture
-from .audit import audit_record
-from .choices import Environment
-from .exports import Echo, csv_cell
-from .models import AITool, Attestation, Control, ControlSnapshot, Finding, Framework, PostureSnapshot
 
 DEFAULT_FRAMEWORK = "OWASP-NHI-2025"
 
@@ -58,7 +57,7 @@ def tool_posture(request, pk: int):
         "posture": posture.tool_posture(tool, framework, findings=findings),
         "tier": posture.risk_tier(tool, findings=findings),
     }
-    template = "inventory/tool_posture.html"
+    template = "inventory/posture/tool_posture.html"
     return render(request, f"{template}#posture" if request.htmx else template, context)
 
 
@@ -181,7 +180,7 @@ def compliance_overview(request):
         "days": days,
         "not_assessed": _not_assessed(framework),
     }  # fmt: skip
-    template = "inventory/compliance_overview.html"
+    template = "inventory/posture/compliance_overview.html"
     return render(request, f"{template}#overview" if request.htmx else template, context)
 
 
@@ -204,7 +203,7 @@ def control_detail(request, pk: int):
             "tool", "attested_by"
         ),
     }
-    return render(request, "inventory/control_detail.html", context)
+    return render(request, "inventory/posture/control_detail.html", context)
 
 
 @portal_page
@@ -264,4 +263,4 @@ def compliance_report(request):
                 "worst": worst.select_related("control")[:5] if day else [],
             }
         )
-    return render(request, "inventory/compliance_report.html", {"sections": sections, "today": timezone.now()})
+    return render(request, "inventory/posture/compliance_report.html", {"sections": sections, "today": timezone.now()})

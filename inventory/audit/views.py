@@ -5,8 +5,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
+from inventory.audit.sealing import verify
 from inventory.models import AccessEvent, AuditEntry
-from inventory.sealing import verify
 from nhi_portal import roles
 from nhi_portal.decorators import portal_page
 
@@ -42,7 +42,7 @@ def access_events(request):
     query = request.GET.copy()
     query.pop("page", None)
     context = {"filter": filterset, "page": page, "query": query.urlencode()}
-    template = "approvals/audit_events.html"
+    template = "inventory/audit/audit_events.html"
     return render(request, f"{template}#results" if request.htmx else template, context)
 
 
@@ -54,11 +54,11 @@ def audit_changes(request):
     if action:
         entries = entries.filter(action__startswith=action)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "approvals/audit_changes.html", {"page": page, "action": action})
+    return render(request, "inventory/audit/audit_changes.html", {"page": page, "action": action})
 
 
 @portal_page
 def audit_verify(request):
     """htmx: recheck the hash chain now and show the verdict."""
     _security_only(request)
-    return render(request, "approvals/_partials/verify_result.html", {"result": verify()})
+    return render(request, "inventory/audit/_partials/verify_result.html", {"result": verify()})

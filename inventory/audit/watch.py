@@ -13,8 +13,8 @@ import hmac
 from collections.abc import Iterable
 from datetime import datetime
 
-from .models import AuditBatch
-from .seal_hashes import expand_ranges, id_ranges, key_id, leaf_hash, row_columns
+from inventory.audit.hashes import expand_ranges, id_ranges, key_id, leaf_hash, row_columns
+from inventory.models import AuditBatch
 
 # Tags only name which watched entry changed (32 bits each, to keep watches small); the full HMAC is the proof.
 TAG_LENGTH = 8

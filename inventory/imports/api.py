@@ -1,4 +1,4 @@
-"""`POST /api/v1/import/`: the bulk import, for security only. The rules live in `inventory.importer`."""
+"""`POST /api/v1/import/`: the bulk import, for security only. The rules live in `inventory.imports.document`."""
 
 import json
 from typing import Any
@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inventory.importer import ImportRejected, document_error, inventory_import
+from inventory.imports.document import ImportRejected, document_error, inventory_import
 from nhi_portal.permissions import IsSecurity
 
 

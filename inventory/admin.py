@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 
 from inventory.audit.record import audit_record, changed, snapshot
+from inventory.facts import scope_risk_lowered
 from inventory.redaction import redact_secrets
 from nhi_portal import roles
 
@@ -194,8 +195,20 @@ class CredentialAdmin(ReadOnlyAdmin):
     list_select_related = ["identity"]
 
 
+class ScopeForm(SecretFreeForm):
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            for name in ("risk", "sensitive"):
+                if name in cleaned and scope_risk_lowered(name, getattr(self.instance, name), cleaned[name]):
+                    self.add_error(name, "A scope's risk is never lowered in place: the approvals every grant of it "
+                                   "needs would drop at once. Create a corrected scope instead.")  # fmt: skip
+        return cleaned
+
+
 @admin.register(Scope)
 class ScopeAdmin(AuditedAdmin):
+    form = ScopeForm
     list_display = ["name", "provider", "risk", "sensitive"]
     list_filter = ["provider", "risk", "sensitive"]
     search_fields = ["name"]

@@ -1,14 +1,21 @@
 """Facts the rules rely on, and which direction of change lowers risk.
 
-An owner may correct the environment, data classification, credential storage or third-party flag of what they own,
-but a change that would clear findings is self-attestation: it is kept as a FactChange and reported by the
-`fact_change_unreviewed` detector until security confirms it. Changes that raise risk, and any change by security,
-need no review. The change itself is audited with before and after by the service that made it.
+The environment and data classification of a tool decide how many approvers its grants need; where a credential is
+stored and whether a vendor holds an identity decide which findings it has. A change that lowers any of them is
+self-attestation by the person the rule governs, so it is not applied: it is held as a FactChange, reported by the
+`fact_change_unreviewed` detector, and applied only when a security user other than its author confirms it. Until
+then the policy, authorize and every detector read the riskier value it would have replaced. Changes that raise
+risk apply at once. Both are audited with before and after.
 """
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from inventory.audit.record import audit_record
 from nhi_portal import roles
+from nhi_portal.exceptions import PortalError
 
 from .choices import CredentialStorage, DataClassification, Environment
 from .models import AITool, Credential, FactChange, ServiceIdentity, SubjectType
@@ -41,6 +48,17 @@ GOVERNED: dict[type, dict[str, dict]] = {
 _SUBJECT = {AITool: SubjectType.TOOL, ServiceIdentity: SubjectType.IDENTITY, Credential: SubjectType.CREDENTIAL}
 
 
+_SCOPE_RISK = {"read": 0, "write": 1, "admin": 2}
+
+
+def scope_risk_lowered(name: str, before, after) -> bool:
+    """A scope's risk or sensitivity decides how many approvers every grant of it needs, at once: it is never lowered
+    in place (a corrected scope is a new scope), by import or in the admin."""
+    if name == "sensitive":
+        return bool(before) and not after
+    return name == "risk" and _SCOPE_RISK.get(after, 0) < _SCOPE_RISK.get(before, 0)
+
+
 def lowered(model: type, before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:
     """The governed fields that moved to a less risky value: {field: [before, after]}."""
     ranks = GOVERNED.get(model, {})
@@ -51,16 +69,18 @@ def lowered(model: type, before: dict[str, Any], after: dict[str, Any]) -> dict[
     }
 
 
-def record_fact_changes(*, actor, obj, before: dict[str, Any], after: dict[str, Any]) -> FactChange | None:
-    """Inside the caller's transaction: keep an owner's risk-lowering change for security's review."""
-    if roles.is_security(actor):
-        return None
+def hold_fact_changes(*, actor, obj, before: dict[str, Any]) -> FactChange | None:
+    """Inside the caller's transaction, before it saves `obj`: put back the governed fields the change lowered, and
+    keep them as a FactChange for review (one entry in the audit trail says what was held)."""
+    after = {name: getattr(obj, name) for name in GOVERNED.get(type(obj), {})}
     changes = lowered(type(obj), before, after)
     if not changes:
         return None
+    for name, (old, _new) in changes.items():
+        setattr(obj, name, old)
     tool = obj if isinstance(obj, AITool) else None
     identity = obj if isinstance(obj, ServiceIdentity) else getattr(obj, "identity", None)
-    return FactChange.objects.create(
+    change = FactChange.objects.create(
         subject_type=_SUBJECT[type(obj)],
         subject_id=obj.pk,
         tool=tool,
@@ -68,3 +88,43 @@ def record_fact_changes(*, actor, obj, before: dict[str, Any], after: dict[str, 
         changes=changes,
         changed_by=actor,
     )
+    held_before = {name: old for name, (old, _new) in changes.items()}
+    held_after = {name: new for name, (_old, new) in changes.items()}
+    audit_record(actor=actor, action=f"{obj._meta.model_name}.change_held", obj=obj, before=held_before,
+                 after=held_after, comment="Lowers risk: applied once another security user confirms it.")  # fmt: skip
+    return change
+
+
+_MODELS = {SubjectType.TOOL: AITool, SubjectType.IDENTITY: ServiceIdentity, SubjectType.CREDENTIAL: Credential}
+
+
+def fact_changes_confirm(*, actor, subject_type: str, subject_id: int, comment: str = "") -> int:
+    """Security confirms the held changes of one object: each is applied where the field still holds the value it
+    replaced (a later change wins). Never by the author of the change: no single person lowers a fact the rules
+    rely on. Inside the caller's transaction; returns the number of changes confirmed."""
+    if not roles.is_security(actor):
+        raise PermissionDenied("Only the security team confirms a held change.")
+    pending = list(
+        FactChange.objects.select_for_update()
+        .filter(subject_type=subject_type, subject_id=subject_id, reviewed_at__isnull=True)
+        .order_by("pk")
+    )
+    if any(change.changed_by_id == actor.pk for change in pending):
+        raise PortalError("You made this change; another security user must confirm it.", field="findings")
+    model = _MODELS[subject_type]
+    obj = model._default_manager.select_for_update().filter(pk=subject_id).first()
+    now = timezone.now()
+    if obj is not None and pending:
+        before, after = {}, {}
+        for change in pending:
+            for name, (old, new) in change.changes.items():
+                if getattr(obj, name) == old:
+                    before.setdefault(name, old)
+                    after[name] = new
+                    setattr(obj, name, new)
+        if after:
+            obj.save(update_fields=[*after, *(["updated_at"] if hasattr(obj, "updated_at") else [])])
+            audit_record(actor=actor, action=f"{model._meta.model_name}.change_confirmed", obj=obj, before=before,
+                         after=after, comment=comment)  # fmt: skip
+    FactChange.objects.filter(pk__in=[c.pk for c in pending]).update(reviewed_by=actor, reviewed_at=now)
+    return len(pending)

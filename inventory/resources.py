@@ -15,8 +15,11 @@ import unicodedata
 from functools import lru_cache
 from urllib.parse import unquote
 
-# A `.` or `..` path segment, also with path parameters (`..;x`): each could step outside a prefix.
-_DOT_SEGMENT = re.compile(r"(^|[/:])\.{1,2}(;[^/:]*)?([/:]|$)")
+# A segment of dots (and spaces, which Windows drops from the end of a name), also with path parameters (`..;x`)
+# or ending at a query or fragment (`..?x` resolves to the parent, RFC 3986 5.2.4): each could step outside a prefix.
+_DOT_SEGMENT = re.compile(r"(^|[/:])[. ]*\.[. ]*(;[^/:?#]*)?([/:?#]|$)")
+# Characters some systems read as a path separator; NFKC leaves them alone.
+_SLASHES = str.maketrans({"\\": "/", "\u2215": "/", "\u2044": "/", "\u29f8": "/", "\u2216": "/", "\u29f9": "/"})
 _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 MAX_DECODE_ROUNDS = 3
 
@@ -35,7 +38,7 @@ def canonical_resource(resource: str) -> str | None:
     nested deeper than any client needs)."""
     text = resource
     for _ in range(MAX_DECODE_ROUNDS):
-        text = unicodedata.normalize("NFKC", text).replace("\\", "/")
+        text = unicodedata.normalize("NFKC", text).translate(_SLASHES)
         if not _ENCODED.search(text):
             break
         try:

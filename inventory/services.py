@@ -13,13 +13,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory.audit.record import audit_record, changed, snapshot
+from inventory.facts import hold_fact_changes
 from inventory.fingerprints import FINGERPRINT_RE, digest_secret, validate_secret
 from inventory.redaction import redact_secrets
 from nhi_portal import roles
 from nhi_portal.exceptions import PortalError
 
 from .choices import GrantStatus, ToolStatus
-from .facts import record_fact_changes
 from .models import AITool, Credential, ScopeGrant, ServiceIdentity, ToolIdentity, ToolSecretMatch
 
 TOOL_FIELDS = (
@@ -222,6 +222,7 @@ def tool_update(*, actor, tool: AITool, data: dict[str, Any]) -> AITool:
     data.pop("owner", None)
     _guard(actor, "tool", tool, data)
     _apply(tool, data, TOOL_FIELDS)
+    hold_fact_changes(actor=actor, obj=tool, before=before)
     tool.full_clean()
     tool.save()
     _record_secret_matches(tool, found)
@@ -230,7 +231,6 @@ def tool_update(*, actor, tool: AITool, data: dict[str, Any]) -> AITool:
         _check_bindable(actor, [i for i in identities if i.pk not in before_ids])
         _set_identities(tool, list(identities))
     before_diff, after_diff = changed(before, snapshot(tool))
-    record_fact_changes(actor=actor, obj=tool, before=before_diff, after=after_diff)
     for name, (old, new) in _set_audience(tool, data).items():
         before_diff[name], after_diff[name] = old, new
     after_ids = sorted(tool.bindings.values_list("identity_id", flat=True))
@@ -292,10 +292,10 @@ def identity_update(*, actor, identity: ServiceIdentity, data: dict[str, Any]) -
     data.pop("owner", None)
     _guard(actor, "identity", identity, data)
     _apply(identity, data, IDENTITY_FIELDS)
+    hold_fact_changes(actor=actor, obj=identity, before=before)
     identity.full_clean()
     identity.save()
     before_diff, after_diff = changed(before, snapshot(identity))
-    record_fact_changes(actor=actor, obj=identity, before=before_diff, after=after_diff)
     if data.get("tools") is not None:
         before_tools = sorted(identity.bindings.values_list("tool_id", flat=True))
         _set_tools(actor, identity, list(data["tools"]))
@@ -352,13 +352,13 @@ def credential_update(*, actor, credential: Credential, data: dict[str, Any], se
     before = snapshot(credential)
     _guard(actor, "credential", credential, data)
     _apply(credential, data, CREDENTIAL_FIELDS)
+    hold_fact_changes(actor=actor, obj=credential, before=before)
     if secret:
         _digest_into(credential, secret)
         credential.last_rotated_at = data.get("last_rotated_at") or timezone.now()
     credential.full_clean()
     credential.save()
     before_diff, after_diff = changed(before, snapshot(credential))
-    record_fact_changes(actor=actor, obj=credential, before=before_diff, after=after_diff)
     if after_diff:
         audit_record(actor=actor, action="credential.updated", obj=credential, before=before_diff, after=after_diff)
     return credential

@@ -5,11 +5,11 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from inventory.audit.record import audit_many
-from inventory.models import FactChange, Finding, FindingStatus
+from inventory.facts import fact_changes_confirm
+from inventory.models import Finding, FindingStatus
 from nhi_portal import roles
 from nhi_portal.exceptions import Conflict, PortalError
 
@@ -76,16 +76,16 @@ FACT_CHANGE_DETECTOR = "fact_change_unreviewed"
 
 @transaction.atomic
 def findings_confirm_changes(*, actor, ids: list[int], comment: str = "") -> int:
-    """Security has checked an owner's risk-lowering change against the system itself: the change stands, and the
-    finding that held it for review is resolved."""
+    """Security (not the change's author) has checked a held risk-lowering change against the system itself: the
+    change is applied, and the finding that held it is resolved."""
     findings = _lock(actor, ids)
     if [f for f in findings if f.detector != FACT_CHANGE_DETECTOR]:
         raise PortalError("Only findings about an unreviewed change have a change to confirm.", field="findings")
-    now = timezone.now()
-    subjects = Q()
     for finding in findings:
-        subjects |= Q(subject_type=finding.subject_type, subject_id=finding.subject_id)
-    FactChange.objects.filter(subjects, reviewed_at__isnull=True).update(reviewed_by=actor, reviewed_at=now)
+        fact_changes_confirm(
+            actor=actor, subject_type=finding.subject_type, subject_id=finding.subject_id, comment=comment
+        )
+    now = timezone.now()
     Finding.objects.filter(pk__in=[f.pk for f in findings]).update(status=FindingStatus.RESOLVED, resolved_at=now)
     _audit(actor, "finding.change_confirmed", findings, {"status": FindingStatus.RESOLVED}, comment)
     return len(findings)

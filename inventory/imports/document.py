@@ -106,7 +106,7 @@ def inventory_import(*, actor, document: dict[str, Any]) -> ImportResult:
             known = look_up(rows)
             _check_references(rows, known, errors)
             errors.raise_if_any()
-            writing = Writing(now=timezone.now(), warnings=Messages())
+            writing = Writing(now=timezone.now(), warnings=Messages(), actor=actor)
             counts = write(rows, known, writing)
             warnings = writing.warnings.in_document_order()
             # The comment ties each object's entry to the summary entry below.

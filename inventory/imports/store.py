@@ -17,9 +17,10 @@ from django.db.models import Exists, OuterRef
 
 from inventory.audit.record import ObjectChange
 from inventory.choices import GrantStatus
+from inventory.facts import lowered, scope_risk_lowered
 from inventory.imports import audit as import_audit
 from inventory.imports.rows import SPECS, Messages, Row
-from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+from inventory.models import AITool, Credential, FactChange, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
 
 User = get_user_model()
 
@@ -94,7 +95,28 @@ class Writing:
 
     now: datetime
     warnings: Messages
+    actor: Any = None
     changes: list[ObjectChange] = field(default_factory=list)
+    held: list[FactChange] = field(default_factory=list)
+
+    def hold_lowered(self, section: str, i: int, model, current: dict[str, Any] | None, values: dict[str, Any]):
+        """An import is one person's word too: a change that lowers a fact the rules rely on (inventory.facts) is
+        held for another security user to confirm, not applied; the rest of the row applies."""
+        if current is None:
+            return
+        changes = lowered(model, current, values)
+        for name in changes:
+            values.pop(name)
+            self.warnings.add(section, i, name, HELD)
+        if changes:
+            subject = {AITool: "tool", ServiceIdentity: "identity", Credential: "credential"}[model]
+            self.held.append(
+                FactChange(
+                    subject_type=subject, subject_id=current["id"], changes=changes, changed_by=self.actor,
+                    tool_id=current["id"] if model is AITool else None,
+                    identity_id={ServiceIdentity: current["id"], Credential: current.get("identity_id")}.get(model),
+                )
+            )  # fmt: skip
 
     def saved(self, upsert: Upsert) -> dict[str, int]:
         counts = upsert.save(self.now)
@@ -154,25 +176,29 @@ def write(rows: dict[str, list[tuple[int, Row]]], known: Known, writing: Writing
     counts["teams"] = {"created": len(new_teams), "updated": 0, "unchanged": len(team_slugs) - len(new_teams)}
 
     upsert = Upsert(Scope)
-    for _, row in rows["scopes"]:
-        upsert.put((row["name"],), known.scopes.get(row["name"]), _values(row, SPECS["scopes"]))
+    for i, row in rows["scopes"]:
+        values = _values(row, SPECS["scopes"])
+        _keep_scope_risk(i, known.scopes.get(row["name"]), values, writing)
+        upsert.put((row["name"],), known.scopes.get(row["name"]), values)
     counts["scopes"] = writing.saved(upsert)
     scopes = {name: s["id"] for name, s in known.scopes.items()} | {key[0]: pk for key, pk in upsert.pks.items()}
 
     upsert = Upsert(AITool)
-    for _, row in rows["tools"]:
+    for i, row in rows["tools"]:
         values = _values(row, [name for name in SPECS["tools"] if name not in ("owner", "team", "identities")])
         values["owner_id"] = known.users[row["owner"]].pk
         if "team" in row:
             values["team_id"] = teams[row["team"]].pk if row["team"] else None
+        writing.hold_lowered("tools", i, AITool, known.tools.get(row["slug"]), values)
         upsert.put((row["slug"],), known.tools.get(row["slug"]), values)
     counts["tools"] = writing.saved(upsert)
     tools = {slug: t["id"] for slug, t in known.tools.items()} | {key[0]: pk for key, pk in upsert.pks.items()}
 
     upsert = Upsert(ServiceIdentity)
-    for _, row in rows["identities"]:
+    for i, row in rows["identities"]:
         values = _values(row, [name for name in SPECS["identities"] if name not in ("owner", "tools")])
         values["owner_id"] = known.users[row["owner"]].pk
+        writing.hold_lowered("identities", i, ServiceIdentity, known.identities.get(row["name"]), values)
         upsert.put((row["name"],), known.identities.get(row["name"]), values)
     counts["identities"] = writing.saved(upsert)
     identities = {name: i["id"] for name, i in known.identities.items()}
@@ -181,7 +207,22 @@ def write(rows: dict[str, list[tuple[int, Row]]], known: Known, writing: Writing
     counts["bindings"] = _write_bindings(rows["tools"], rows["identities"], tools, identities, writing)
     counts["credentials"] = _write_credentials(rows["credentials"], identities, writing)
     counts["grants"] = _write_grants(rows["grants"], identities, scopes, tools, writing)
+    FactChange.objects.bulk_create(writing.held, batch_size=BATCH_SIZE)
     return counts
+
+
+HELD = "This change lowers risk: it is held until another security user confirms it (fact_change_unreviewed)."
+SCOPE_RISK = "A scope's risk is never lowered by import: approvals already given rest on it. Create a new scope."
+
+
+def _keep_scope_risk(i: int, current: dict[str, Any] | None, values: dict[str, Any], writing: Writing) -> None:
+    """Lowering a scope's risk or sensitivity would lower the approvals every grant of it needs, at once."""
+    if current is None:
+        return
+    for name in ("risk", "sensitive"):
+        if name in values and scope_risk_lowered(name, current[name], values[name]):
+            values.pop(name)
+            writing.warnings.add("scopes", i, name, SCOPE_RISK)
 
 
 def _write_bindings(tools, identities, tool_pks: dict[str, int], identity_pks: dict[str, int], writing: Writing):
@@ -212,6 +253,7 @@ def _write_credentials(rows, identity_pks: dict[str, int], writing: Writing) -> 
         elif (revoked := current["revoked_at"]) is not None and values.get("revoked_at", revoked) != revoked:
             un_revoke = values.pop("revoked_at") is None
             writing.warnings.add("credentials", i, "revoked_at", _revoked("credential", un_revoke=un_revoke))
+        writing.hold_lowered("credentials", i, Credential, current, values)
         upsert.put(key, current, values)
     return writing.saved(upsert)
 

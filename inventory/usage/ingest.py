@@ -85,6 +85,16 @@ def _outside_limit(rows: list[dict], tools: dict, identities: dict, tools_allowe
     return errors
 
 
+def _moment(value):
+    """An ISO 8601 time, or None; a well-shaped impossible one (month 13, 25 o'clock) is None too, not a 500."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
 def events_ingest(*, source: str, events: list, tools_allowed: frozenset[int] | None = None) -> IngestResult:
     """Store a batch of observed events, all or nothing; an event id seen before from this source is skipped.
 
@@ -100,7 +110,7 @@ def events_ingest(*, source: str, events: list, tools_allowed: frozenset[int] | 
         if not isinstance(raw, dict):
             errors.append({"row": index, "field": None, "message": "each event is an object"})
             continue
-        occurred = parse_datetime(raw["occurred_at"]) if isinstance(raw.get("occurred_at"), str) else None
+        occurred = _moment(raw.get("occurred_at"))
         if occurred is None or timezone.is_naive(occurred) or occurred > now + MAX_FUTURE:
             errors.append({"row": index, "field": "occurred_at", "message": "an ISO 8601 time with zone, not future"})
         row = {

@@ -5,10 +5,11 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from inventory.detection.scan import scan_create, scan_run
 from inventory.models import AITool, AuditEntry, Credential, FactChange, Finding
-from tests.factories import CredentialFactory, IdentityFactory, ToolFactory
+from tests.factories import CredentialFactory, IdentityFactory, ScopeFactory, ToolFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -77,15 +78,19 @@ def test_an_owner_cannot_unretire_a_tool(api_as, owner):
     ],
 )  # fmt: skip
 def test_an_owners_risk_lowering_change_waits_for_review(api_as, owner, make, path, body, subject):
-    """Reproduced: an owner flipped storage to vault or third_party to false, clearing findings without review."""
+    """Reproduced: an owner flipped storage to vault or third_party to false, clearing findings without review; or
+    moved a tool out of production to need fewer approvers. The change is held, not applied."""
     obj = make(owner)
+    field, value = next(iter(body.items()))
+    original = getattr(obj, field)
     response = api_as("owner").patch(f"/api/v1/{path}/{obj.pk}/", body, format="json")
     assert response.status_code == 200, response.content
+    obj.refresh_from_db()
+    assert getattr(obj, field) == original and response.json()[field] == original
     change = FactChange.objects.get(subject_type=subject, subject_id=obj.pk)
-    field, value = next(iter(body.items()))
-    assert change.changes[field][1] == value and change.reviewed_at is None
-    entry = AuditEntry.objects.filter(object_id=str(obj.pk), action__endswith=".updated").latest("id")
-    assert entry.after[field] == value and field in entry.before
+    assert change.changes[field] == [original, value] and change.reviewed_at is None
+    entry = AuditEntry.objects.get(object_id=str(obj.pk), action__endswith=".change_held")
+    assert (entry.before, entry.after) == ({field: original}, {field: value})
     assert (subject, obj.pk) in _scan_changes()
 
 
@@ -97,16 +102,49 @@ def test_security_confirms_the_change_and_the_finding_resolves(api_as, owner):
     assert api_as("owner").post(f"/api/v1/findings/{finding.pk}/confirm-change/").status_code in (403, 404)
     response = api_as("security").post(f"/api/v1/findings/{finding.pk}/confirm-change/", {"comment": "checked"})
     assert response.status_code == 200 and response.json()["status"] == "resolved"
-    assert FactChange.objects.get().reviewed_at is not None
+    identity.refresh_from_db()
+    assert identity.third_party is False and FactChange.objects.get().reviewed_at is not None
+    confirmed = AuditEntry.objects.get(action="serviceidentity.change_confirmed")
+    assert (confirmed.before, confirmed.after) == ({"third_party": True}, {"third_party": False})
     assert AuditEntry.objects.filter(action="finding.change_confirmed").exists()
     assert _scan_changes() == set()
 
 
-def test_raising_risk_and_security_changes_need_no_review(api_as, owner):
+def test_raising_risk_applies_at_once(api_as, owner):
     tool = ToolFactory(owner=owner, environment="dev")
     api_as("owner").patch(f"/api/v1/tools/{tool.pk}/", {"environment": "prod"}, format="json")
+    tool.refresh_from_db()
+    assert tool.environment == "prod" and not FactChange.objects.exists()
+
+
+def test_no_single_security_user_lowers_a_fact(api_as, security):
+    """A security user's own lowering change is held too, and they cannot confirm it themselves."""
+    from tests.factories import UserFactory
+
+    tool = ToolFactory(owner=security, environment="prod", data_classification="restricted")
     api_as("security").patch(f"/api/v1/tools/{tool.pk}/", {"environment": "dev"}, format="json")
-    assert not FactChange.objects.exists()
+    tool.refresh_from_db()
+    assert tool.environment == "prod"
+    _scan_changes()
+    finding = Finding.objects.get(detector="fact_change_unreviewed")
+    response = api_as("security").post(f"/api/v1/findings/{finding.pk}/confirm-change/")
+    assert response.status_code == 400 and "another security user" in response.content.decode()
+    colleague = APIClient()
+    colleague.force_authenticate(UserFactory(username="sec2", roles=["security"]))
+    assert colleague.post(f"/api/v1/findings/{finding.pk}/confirm-change/").status_code == 200
+    tool.refresh_from_db()
+    assert tool.environment == "dev"
+
+
+def test_a_held_change_keeps_the_policy_strict(api_as, owner, security):
+    """Reproduced by review: the held value must be what the policy reads until it is confirmed."""
+    from approvals import policy
+
+    tool = ToolFactory(owner=owner, environment="prod", data_classification="restricted")
+    api_as("owner").patch(f"/api/v1/tools/{tool.pk}/", {"environment": "dev", "data_classification": "internal"})
+    tool.refresh_from_db()
+    outcome = policy.evaluate(tool=tool, scopes=[ScopeFactory(risk="read")], duration_days=7)
+    assert outcome.required_approvals == 2 and not outcome.auto_approve
 
 
 @pytest.mark.parametrize("name", ["Bot\r\nBcc: evil@example.test", "Bot\x00", "Bot\u2028x", "Bot\x85x"])

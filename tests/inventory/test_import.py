@@ -264,14 +264,14 @@ def test_grant_upsert_prefers_the_active_grant_over_revoked_ones(security):
 
 
 def test_existing_credential_matched_by_fingerprint(security):
-    credential = CredentialFactory(storage="env")
+    credential = CredentialFactory(storage="vault")
     document = {
         "credentials": [
             {
                 "identity": credential.identity.name,
                 "kind": credential.kind,
                 "fingerprint": credential.fingerprint,
-                "storage": "vault",
+                "storage": "env",
             }
         ]
     }
@@ -280,7 +280,7 @@ def test_existing_credential_matched_by_fingerprint(security):
 
     assert result.counts["credentials"] == {"created": 0, "updated": 1, "unchanged": 0}
     credential.refresh_from_db()
-    assert credential.storage == "vault"
+    assert credential.storage == "env"
 
 
 def test_empty_document_is_a_no_op_but_audited(security):
@@ -361,14 +361,14 @@ def test_a_revoked_grant_keeps_its_revocation_and_takes_the_rest_of_the_row(secu
 
 def test_a_revoked_credential_is_not_un_revoked(security):
     revoked_at = datetime(2025, 3, 1, tzinfo=UTC)
-    credential = CredentialFactory(storage="env", revoked_at=revoked_at)
+    credential = CredentialFactory(storage="vault", revoked_at=revoked_at)
     row = {"identity": credential.identity.name, "kind": credential.kind, "fingerprint": credential.fingerprint}
-    row |= {"revoked_at": None, "storage": "vault"}
+    row |= {"revoked_at": None, "storage": "env"}
 
     result = inventory_import(actor=security, document={"credentials": [row]})
 
     credential.refresh_from_db()
-    assert (credential.revoked_at, credential.storage) == (revoked_at, "vault")
+    assert (credential.revoked_at, credential.storage) == (revoked_at, "env")
     assert result.warnings == [
         {
             "row": 0,
@@ -379,7 +379,25 @@ def test_a_revoked_credential_is_not_un_revoked(security):
         }
     ]
     (entry,) = object_entries(action="credential.imported")
-    assert (entry.before, entry.after) == ({"storage": "env"}, {"storage": "vault"})
+    assert (entry.before, entry.after) == ({"storage": "vault"}, {"storage": "env"})
+
+
+def test_an_imported_risk_lowering_change_is_held_for_review(security, owner):
+    """One security user's import is one person's word: lowering a fact the rules rely on waits for another."""
+    from inventory.models import FactChange
+
+    tool = ToolFactory(slug="held", owner=owner, environment="prod", data_classification="restricted")
+    row = {"slug": "held", "name": tool.name, "kind": tool.kind, "owner": "owner", "environment": "dev"}
+    result = inventory_import(actor=security, document={"tools": [row]})
+    tool.refresh_from_db()
+    assert tool.environment == "prod"
+    assert [w["path"] for w in result.warnings] == ["tools[0].environment"]
+    change = FactChange.objects.get()
+    assert (change.subject_type, change.changes, change.changed_by) == (
+        "tool",
+        {"environment": ["prod", "dev"]},
+        security,
+    )
 
 
 def test_revoking_by_import_is_allowed_and_audited(security):
@@ -488,15 +506,15 @@ def test_each_created_object_gets_an_audit_entry_with_its_values(security, owner
 
 
 def test_an_update_is_audited_with_the_changed_fields_only(security, owner):
-    tool = ToolFactory(slug="review-bot", name="Old name", owner=owner, kind="agent", environment="prod")
-    row = {"slug": "review-bot", "name": "New name", "kind": "agent", "owner": "owner", "environment": "dev"}
+    tool = ToolFactory(slug="review-bot", name="Old name", owner=owner, kind="agent", environment="dev")
+    row = {"slug": "review-bot", "name": "New name", "kind": "agent", "owner": "owner", "environment": "prod"}
 
     inventory_import(actor=security, document={"tools": [row]})
 
     (entry,) = object_entries()
     assert (entry.action, entry.object_id) == ("tool.imported", str(tool.pk))
-    assert entry.before == {"name": "Old name", "environment": "prod"}
-    assert entry.after == {"name": "New name", "environment": "dev"}
+    assert entry.before == {"name": "Old name", "environment": "dev"}
+    assert entry.after == {"name": "New name", "environment": "prod"}
     assert entry.object_repr == "New name"
 
 

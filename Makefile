@@ -42,7 +42,7 @@ run: $(STAMP)
 	@echo ""
 	@echo "  NHI Portal is starting at http://$(HOST):$(PORT)/"
 	@echo ""
-	@VENV=$(VENV) HOST=$(HOST) PORT=$(PORT) bin/run-dev
+	@VENV=$(VENV) HOST=$(HOST) PORT=$(PORT) exec bin/run-dev
 
 ## test: the whole suite. PostgreSQL when DATABASE_URL is set, SQLite otherwise.
 test: $(STAMP)

@@ -15,6 +15,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # exchange-to-queue tables (the task queue, remote control); kombu would put them in ./control/
+        "control_folder": str(_broker_dir / "control"),
     }
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

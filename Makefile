@@ -8,7 +8,7 @@ UV     := $(VENV)/bin/uv
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lock lint format check-deploy bench bench-authorize clean
+.PHONY: run test lock lint format check-deploy api-fuzz bench bench-authorize clean
 
 # Everything comes from the lock, hash-checked: pip itself, setuptools, the dependencies and the dev extra. The project
 # then installs without dependencies or build isolation (that would fetch an unpinned setuptools); `pip check` fails
@@ -65,6 +65,10 @@ check-deploy: $(STAMP)
 	  CREDENTIAL_FINGERPRINT_KEY=$$(openssl rand -hex 32) AUDIT_SEAL_KEY=$$(openssl rand -hex 32) \
 	  AUDIT_ANCHOR_PATH=$$(mktemp -u /tmp/nhi-audit-anchor.XXXXXX.jsonl) \
 	  ALLOWED_HOSTS=portal.example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+## api-fuzz: schemathesis against gunicorn on a fresh PostgreSQL database with the demo data (.ci/api-fuzz.sh).
+api-fuzz: $(STAMP)
+	VENV=$(VENV) bash .ci/api-fuzz.sh
 
 ## bench: seed the scale data on PostgreSQL and time the list/detail pages and the identities API.
 bench: $(STAMP)

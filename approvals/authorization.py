@@ -44,6 +44,37 @@ REASONS = (
 )
 
 
+@dataclass(frozen=True)
+class QuestionField:
+    """A field of the question a gateway asks. `AuthorizationQuery` reads and checks a body by these, and the API
+    schema of POST /authorize/ is generated from them (`approvals.api.authorize`): one declaration, two readers. A
+    DRF serializer would check the same in about 200 us a call against 11 us here, on the hottest endpoint."""
+
+    name: str
+    max_length: int
+    help_text: str
+    # Required, and an id (a positive integer) or a natural key (a non-empty string); otherwise an optional string.
+    reference: bool = False
+    problem: str = ""  # the message for an optional string that is not one, or too long
+
+    @property
+    def message(self) -> str:
+        return self.problem or f"a string of at most {self.max_length} characters"
+
+
+QUESTION = (
+    QuestionField("tool", MAX_REF, "The AI tool about to act: its id, or its slug.", reference=True),
+    QuestionField("identity", MAX_REF, "The identity it acts through: id or name.", reference=True),
+    QuestionField("on_behalf_of", MAX_REF, "The human it acts for: id or username.", reference=True),
+    QuestionField("scope", MAX_REF, "The scope the action needs: id or name.", reference=True),
+    QuestionField("resource", MAX_RESOURCE, "The resource acted on, e.g. project:payments/api."),
+    QuestionField("request_id", 128, "The gateway's id for this call; a repeat is decided afresh, see `replay_of`."),
+    QuestionField(
+        "credential", 80, "Id or fingerprint of the credential it will use.", problem="a credential fingerprint"
+    ),
+)
+
+
 @dataclass
 class AuthorizationQuery:
     tool: Any
@@ -54,30 +85,37 @@ class AuthorizationQuery:
     request_id: Any = ""
     credential: Any = ""
 
+    @classmethod
+    def from_body(cls, body: Any) -> "AuthorizationQuery":
+        """The question in a parsed JSON body, whatever it holds (a list, a string, wrong types): what is malformed
+        stays as sent for `problems` to name; an optional field that is absent or null is empty."""
+        if not isinstance(body, dict):
+            body = {}
+        values = {}
+        for field_ in QUESTION:
+            value = body.get(field_.name)
+            values[field_.name] = value if field_.reference or value is not None else ""
+        return cls(**values)
+
     def problems(self) -> dict[str, str]:
         problems = {}
-        for name in ("tool", "identity", "on_behalf_of", "scope"):
-            value = getattr(self, name)
-            if value in (None, "") or isinstance(value, bool) or not isinstance(value, str | int):
-                problems[name] = "required: an id or a natural key"
-            elif isinstance(value, str) and len(value) > MAX_REF:
-                problems[name] = f"at most {MAX_REF} characters"
+        for field_ in QUESTION:
+            value = getattr(self, field_.name)
+            if not field_.reference:
+                if not isinstance(value, str) or len(value) > field_.max_length:
+                    problems[field_.name] = field_.message
+            elif value in (None, "") or isinstance(value, bool) or not isinstance(value, str | int):
+                problems[field_.name] = "required: an id or a natural key"
+            elif isinstance(value, str) and len(value) > field_.max_length:
+                problems[field_.name] = f"at most {field_.max_length} characters"
             elif isinstance(value, int) and not 0 < value < 2**63:
-                problems[name] = "not a valid id"
-        if not isinstance(self.resource, str) or len(self.resource) > MAX_RESOURCE:
-            problems["resource"] = f"a string of at most {MAX_RESOURCE} characters"
-        if not isinstance(self.request_id, str) or len(self.request_id) > 128:
-            problems["request_id"] = "a string of at most 128 characters"
-        if not isinstance(self.credential, str) or len(self.credential) > 80:
-            problems["credential"] = "a credential fingerprint"
-        for name in ("tool", "identity", "on_behalf_of", "scope", "resource", "request_id", "credential"):
-            value = getattr(self, name)
+                problems[field_.name] = "not a valid id"
             # Neither database can store NUL or a lone surrogate (JSON allows "\ud800"); such input is malformed,
             # not a reason to fail.
             if isinstance(value, str) and "\x00" in value:
-                problems[name] = "must not contain NUL characters"
+                problems[field_.name] = "must not contain NUL characters"
             elif isinstance(value, str) and _storable(value) != value:
-                problems[name] = "must be valid Unicode text"
+                problems[field_.name] = "must be valid Unicode text"
         return problems
 
 

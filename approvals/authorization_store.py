@@ -11,6 +11,9 @@ The SQL is generated once per query shape from the models' own table and column 
 loudly when the statement is built rather than silently at run time, and each call only binds parameters.
 PostgreSQL and SQLite both run it; only the resource pattern match differs (LIKE against GLOB, both
 case-sensitive), and tests/approvals/test_resource_patterns_sql.py holds each to `inventory.resources`.
+
+The rules in plain Python, the readable specification of this statement: `approvals.authorization_reference.
+decide_reference`; tests/approvals/test_authorize_reference.py holds the two equal for every reason code.
 """
 
 import re
@@ -21,7 +24,7 @@ from django.db import connection
 
 from inventory.choices import GrantStatus, IdentityStatus, ToolStatus
 from inventory.models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
-from nhi_portal.sql import column, table
+from nhi_portal.sql import column, datetime_param, literal, table
 
 from . import policy
 from .models import GatewayToolLimit
@@ -32,27 +35,21 @@ ALLOWED = "allowed"
 NO_ACTIVE_GRANT = "no_active_grant"
 
 
-def _literal(value: str) -> str:
-    """A code constant (a status or a reason) as an SQL literal. Never caller input: that is always bound."""
-    if not re.fullmatch(r"[a-z_]+", value):
-        raise ValueError(f"not a plain constant: {value!r}")
-    return f"'{value}'"
-
-
 def rules(*, credential_named: bool, token: bool) -> list[tuple[str, str]]:
     """(reason, condition), checked in order; the first that holds is the answer, and `no_active_grant` if none.
 
     Conditions read the `c` row (the tool, identity, human and scope asked about, with facts about them) and the
     `g` row (the candidate grants, aggregated). Only `allowed` allows, and only with a matched grant.
+    Python reference: `approvals.authorization_reference.decide_reference`, rule for rule in this order.
     """
     checks = [("unknown_tool", "c.tool_id IS NULL")]
     if token:
         checks.append(("gateway_not_allowed_for_tool", "c.refused"))
     checks += [
-        ("tool_inactive", f"c.tool_status = {_literal(ToolStatus.RETIRED)}"),
+        ("tool_inactive", f"c.tool_status = {literal(ToolStatus.RETIRED)}"),
         ("unknown_identity", "c.identity_id IS NULL"),
         ("identity_not_bound_to_tool", "NOT c.bound"),
-        ("identity_disabled", f"c.identity_status <> {_literal(IdentityStatus.ACTIVE)}"),
+        ("identity_disabled", f"c.identity_status <> {literal(IdentityStatus.ACTIVE)}"),
     ]
     if credential_named:
         checks.append(("credential_revoked", "c.named_credential_id IS NULL"))
@@ -166,7 +163,7 @@ def _context_columns(credential: str, token: bool) -> list[str]:
 
 def _grant_rows(vendor: str) -> str:
     """Each candidate grant (this identity and scope, for this tool or any tool) with its facts, computed once."""
-    active, expires = f"{_grant('status')} = {_literal(GrantStatus.ACTIVE)}", _grant("expires_at")
+    active, expires = f"{_grant('status')} = {literal(GrantStatus.ACTIVE)}", _grant("expires_at")
     current = f"{active} AND ({expires} IS NULL OR {expires} > %(now)s)"
     below = policy.grant_below_policy_sql(grant="sg", requires_two="c.two", production="c.prod")
     facts = {
@@ -197,9 +194,9 @@ def _grant_columns() -> list[str]:
         "COUNT(CASE WHEN x.cur AND x.hit AND x.bare THEN 1 END) AS unapproved",
         "COUNT(CASE WHEN x.cur AND x.hit THEN 1 END) AS covering",
         "COUNT(CASE WHEN x.cur THEN 1 END) AS live",
-        f"COUNT(CASE WHEN x.st IN ({_literal(GrantStatus.ACTIVE)}, {_literal(GrantStatus.EXPIRED)}) THEN 1 END) "
+        f"COUNT(CASE WHEN x.st IN ({literal(GrantStatus.ACTIVE)}, {literal(GrantStatus.EXPIRED)}) THEN 1 END) "
         "AS lapsed",
-        f"COUNT(CASE WHEN x.st = {_literal(GrantStatus.REVOKED)} THEN 1 END) AS revoked",
+        f"COUNT(CASE WHEN x.st = {literal(GrantStatus.REVOKED)} THEN 1 END) AS revoked",
     ]
 
 
@@ -219,15 +216,15 @@ def decision_sql(
     exactly one row whatever was asked, and `g`, an aggregate without GROUP BY, is too.
     """
     cases = " ".join(
-        f"WHEN {_fail_closed(reason, condition)} THEN {_literal(reason)}"
+        f"WHEN {_fail_closed(reason, condition)} THEN {literal(reason)}"
         for reason, condition in rules(credential_named=bool(credential), token=token)
     )
-    allowed = f"d.reason = {_literal(ALLOWED)}"
-    allow, deny = _literal(AccessEvent.Decision.ALLOW), _literal(AccessEvent.Decision.DENY)
+    allowed = f"d.reason = {literal(ALLOWED)}"
+    allow, deny = literal(AccessEvent.Decision.ALLOW), literal(AccessEvent.Decision.DENY)
     values = {
         "occurred_at": "%(now)s",
         "recorded_at": "%(now)s",
-        "kind": _literal(AccessEvent.Kind.DECISION),
+        "kind": literal(AccessEvent.Kind.DECISION),
         "source": "%(source)s",
         "request_id": "%(request_id)s",
         "tool_ref": "%(tool_ref)s",
@@ -263,7 +260,7 @@ def decision_sql(
         ),
         g AS (SELECT {", ".join(_grant_columns())} FROM ({_grant_rows(vendor)}) x),
         d AS (
-            SELECT c.*, g.granted, CASE {cases} ELSE {_literal(NO_ACTIVE_GRANT)} END AS reason
+            SELECT c.*, g.granted, CASE {cases} ELSE {literal(NO_ACTIVE_GRANT)} END AS reason
             FROM c CROSS JOIN g
         )
         INSERT INTO {table(AccessEvent)} ({", ".join(column(AccessEvent, name) for name in values)})
@@ -315,7 +312,7 @@ def decide_and_record(
         "scope": scope,
         "resource": resource,
         "resource_ok": resource_ok,
-        "now": connection.ops.adapt_datetimefield_value(now),
+        "now": datetime_param(now),
         "credential": int(credential) if credential_by == "id" else credential,
         "token": token_id,
         "source": source,

@@ -4,6 +4,7 @@ from django import forms
 
 from inventory.models import AITool, Scope, ServiceIdentity
 
+from . import policy
 from .services import ScopeItem
 
 RESOURCE_PREFIX = "resource_"
@@ -20,8 +21,8 @@ class AccessRequestForm(forms.Form):
         help_text="What the tool does with these scopes and why less would not do. At least a sentence.",
     )
     duration_days = forms.IntegerField(
-        min_value=1, max_value=365, initial=30, label="Duration (days)",
-        help_text="Capped by policy: 90 days for read, 30 for write or sensitive data, 7 for admin.",
+        min_value=1, max_value=policy.LONGEST_GRANT_DAYS, initial=policy.DEFAULT_DURATION_DAYS,
+        label="Duration (days)", help_text=f"Capped by policy: {policy.duration_caps_text()}.",
     )  # fmt: skip
 
     def __init__(self, *args, user, **kwargs):

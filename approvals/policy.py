@@ -4,7 +4,6 @@ Rules are evaluated in order and all that match are recorded; the strictest wins
 shown on the request page and tested rule by rule.
 """
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -12,17 +11,34 @@ from django.db.models import Q
 
 from inventory.choices import DataClassification, Environment, ScopeRisk
 from inventory.models import AITool, Scope, ScopeGrant
-from nhi_portal.sql import column
+from nhi_portal.sql import column, literal
 
 from .models import PolicySettings
 
+# The policy's numbers, here only: forms, services, pages and messages read them from here.
 # Longest grant a request may ask for, by the riskiest scope in it.
 MAX_DAYS_BY_RISK = {ScopeRisk.READ: 90, ScopeRisk.WRITE: 30, ScopeRisk.ADMIN: 7}
 MAX_DAYS_SENSITIVE = 30
+# No request lasts longer than its least risky scope allows.
+LONGEST_GRANT_DAYS = max(MAX_DAYS_BY_RISK.values())
+# What the request form suggests.
+DEFAULT_DURATION_DAYS = 30
+# Auto-approval covers read-only requests, so at most as long as a read grant may last.
+AUTO_APPROVE_MAX_DAYS_LIMIT = MAX_DAYS_BY_RISK[ScopeRisk.READ]
 # A pending request nobody decided on within this many days expires.
 PENDING_EXPIRY_DAYS = 14
 # Owners are reminded this many days before a grant expires, and may renew from then on.
 REMINDER_DAYS = 7
+
+
+def duration_caps_text() -> str:
+    """The caps in words, longest first: "90 days for read, 30 for write or sensitive data, 7 for admin"."""
+    by_days: dict[int, list[str]] = {}
+    for risk, days in MAX_DAYS_BY_RISK.items():
+        by_days.setdefault(days, []).append(ScopeRisk(risk).label.lower())
+    by_days.setdefault(MAX_DAYS_SENSITIVE, []).append("sensitive data")
+    first, *rest = [f"{days} for {' or '.join(labels)}" for days, labels in sorted(by_days.items(), reverse=True)]
+    return ", ".join([first.replace(" for ", " days for ", 1), *rest])
 
 
 @dataclass(frozen=True)
@@ -152,16 +168,8 @@ def grant_below_policy(*, approvals: int, by_policy: bool, scope: Scope, tool: A
     return approvals < required and not auto_allowed
 
 
-def _sql_value(value) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if not re.fullmatch(r"[a-z_]+", str(value)):
-        raise ValueError(f"not a plain constant: {value!r}")
-    return f"'{value}'"
-
-
 def _sql_all(alias: str, model, values: dict) -> str:
-    return " AND ".join(f"{alias}.{column(model, name)} = {_sql_value(value)}" for name, value in values.items())
+    return " AND ".join(f"{alias}.{column(model, name)} = {literal(value)}" for name, value in values.items())
 
 
 def requires_two_sql(*, scope: str, tool: str) -> str:

@@ -2,7 +2,6 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,6 +10,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from inventory.filters import GrantFilter
 from inventory.models import AITool, Scope
+from inventory.paging import paged
 from nhi_portal import roles
 from nhi_portal.decorators import portal_page
 from nhi_portal.exceptions import PortalError
@@ -18,11 +18,6 @@ from nhi_portal.exceptions import PortalError
 from . import forms, policy, selectors, services
 from .choices import DecisionKind, RequestStatus
 from .models import AccessRequest, PolicySettings
-
-
-def _security_only(request):
-    if not roles.is_security(request.user):
-        raise PermissionDenied
 
 
 @portal_page
@@ -33,8 +28,7 @@ def request_list(request):
         queryset = queryset.filter(status=status)
     if not roles.sees_everything(request.user) or request.GET.get("mine"):
         queryset = queryset.filter(requester=request.user)
-    page = Paginator(queryset, 25).get_page(request.GET.get("page"))
-    context = {"page": page, "status": status, "statuses": RequestStatus.choices}
+    context = {"status": status, "statuses": RequestStatus.choices, **paged(request, queryset, per_page=25)}
     template = "approvals/request_list.html"
     return render(request, f"{template}#results" if request.htmx else template, context)
 
@@ -52,7 +46,7 @@ def _scope_rows(form):
     ]
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_http_methods(["GET", "POST"])
 def request_create(request):
     initial = {"tool": request.GET.get("tool")} if request.GET.get("tool") else {}
@@ -77,7 +71,7 @@ def request_create(request):
     return render(request, "approvals/request_form.html", context, status=400 if form.errors else 200)
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_GET
 def request_identity_options(request):
     """htmx: the identity <select> for the chosen tool (dependent select)."""
@@ -91,18 +85,11 @@ def _detail_context(request, pk: int) -> dict:
         access_request = selectors.request_detail(user=request.user, pk=pk)
     except AccessRequest.DoesNotExist:
         raise Http404 from None
-    user = request.user
-    decided = any(d.approver_id == user.pk for d in access_request.decisions.all())
-    can_decide = (
-        roles.is_security(user) and access_request.is_pending and access_request.requester_id != user.pk and not decided
-    )
     return {
         "req": access_request,
-        "can_decide": can_decide,
-        "can_cancel": access_request.is_pending and access_request.requester_id == user.pk,
-        "can_renew": access_request.status == RequestStatus.APPROVED
-        and roles.may_write(user)
-        and AITool.objects.editable_by(user).filter(pk=access_request.tool_id).exists(),
+        "can_decide": services.request_may_decide(request.user, access_request),
+        "can_cancel": services.request_may_cancel(request.user, access_request),
+        "can_renew": services.request_may_renew(request.user, access_request),
         "rules": [(key, policy.describe(key)) for key in access_request.policy_rules],
         "decision_form": forms.DecisionForm(),
     }
@@ -118,7 +105,7 @@ def _visible_or_404(request, pk: int) -> None:
         raise Http404
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_POST
 def request_decide(request, pk: int, kind: str):
     _visible_or_404(request, pk)
@@ -152,7 +139,7 @@ def _simple_transition(request, pk: int, run, success: str, *, to_detail: bool =
     return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_POST
 def request_cancel(request, pk: int):
     return _simple_transition(
@@ -160,7 +147,7 @@ def request_cancel(request, pk: int):
     )
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_POST
 def request_renew(request, pk: int):
     return _simple_transition(
@@ -168,25 +155,23 @@ def request_renew(request, pk: int):
     )
 
 
-@portal_page
+@portal_page(role="security")
 def review_queue(request):
-    _security_only(request)
     queue = selectors.review_queue(user=request.user)
-    page = Paginator(queue, 50).get_page(request.GET.get("page"))
-    return render(request, "approvals/review_queue.html", {"page": page, "decision_form": forms.DecisionForm()})
+    context = {"decision_form": forms.DecisionForm(), **paged(request, queue, per_page=50)}
+    return render(request, "approvals/review_queue.html", context)
 
 
 @portal_page
 def grant_list(request):
     filterset = GrantFilter(request.GET, queryset=selectors.grant_list(user=request.user).order_by("expires_at"))
     queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
-    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
-    context = {"page": page, "filter": filterset, "revoke_form": forms.RevokeForm()}
+    context = {"filter": filterset, "revoke_form": forms.RevokeForm(), **paged(request, queryset, per_page=50)}
     template = "approvals/grant_list.html"
     return render(request, f"{template}#results" if request.htmx else template, context)
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_POST
 def grant_revoke(request, pk: int):
     grant = selectors.grant_list(user=request.user).filter(pk=pk).first()
@@ -214,15 +199,15 @@ def grant_revoke(request, pk: int):
     return redirect("approvals:grant_list")
 
 
-@portal_page(write=True)
+@portal_page(role="security")
 @require_POST
 def policy_update(request):
-    if not roles.is_security(request.user):
-        raise PermissionDenied
     try:
-        days = int(request.POST.get("auto_approve_max_days", "7"))
+        days = int(request.POST["auto_approve_max_days"])
+    except KeyError:
+        days = PolicySettings.current().auto_approve_max_days  # not given: unchanged
     except ValueError:
-        days = 0
+        days = 0  # refused by the service, with the range it accepts
     try:
         services.policy_settings_update(
             actor=request.user, auto_approve_low_risk=request.POST.get("auto_approve_low_risk") == "on",
@@ -245,6 +230,7 @@ def policy_page(request):
         "sensitive_cap": policy.MAX_DAYS_SENSITIVE,
         "settings_row": settings_row,
         "auto_description": policy.describe(policy.AUTO_APPROVE_RULE),
+        "auto_max_days_limit": policy.AUTO_APPROVE_MAX_DAYS_LIMIT,
         "pending_days": policy.PENDING_EXPIRY_DAYS,
         "reminder_days": policy.REMINDER_DAYS,
     }

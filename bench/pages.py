@@ -255,7 +255,9 @@ def report(results: list[Result], args: argparse.Namespace, sizes: dict[str, int
 
     row = "{:<9} {:<26} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}  {}".format
     header = row("user", "page", "min ms", "p50 ms", "p95 ms", "max ms", "queries", "db p50", "cpu p50", "target")
-    print(f"\n{', '.join(f'{n:,} {name}' for name, n in sizes.items())}; {args.runs} runs per page\n")
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"\n{', '.join(f'{n:,} {name}' for name, n in sizes.items())}; {args.runs} runs per page")
+    print(f"host: {os.cpu_count()} CPUs, load average {load} (1, 5, 15 min): compare runs at a similar load\n")
     print(header)
     print("-" * len(header))
     for r in results:

@@ -1,12 +1,12 @@
 """Inventory pages. Thin: reads come from selectors, writes from services; one view serves page and htmx partial."""
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.views.decorators.http import require_http_methods
 
 from nhi_portal.decorators import portal_page
@@ -16,48 +16,56 @@ from . import filters, forms, selectors, services
 from .exports import csv_response
 from .models import AITool, ServiceIdentity
 from .models.querysets import owner_may_edit
-
-PAGE_SIZES = (25, 50, 100)
-
-
-def _page(request, queryset):
-    try:
-        size = int(request.GET.get("page_size", PAGE_SIZES[0]))
-    except ValueError:
-        size = PAGE_SIZES[0]
-    size = size if size in PAGE_SIZES else PAGE_SIZES[0]
-    return CappedPaginator(queryset, size).get_page(request.GET.get("page"))
+from .paging import CappedPaginator, page_size, paged
 
 
-class CappedPaginator(Paginator):
-    """Counts at most COUNT_CAP rows: an exact COUNT(*) over 100,000 identities costs more than the page itself.
-    Pages show "10,000+" beyond the cap; the API keeps exact counts (part of its contract)."""
+@dataclass(frozen=True)
+class Listing:
+    """What an inventory list page declares; `inventory/object_list.html` draws the rest (filters, count, export link,
+    pager) and `table` the columns with their cells."""
 
-    COUNT_CAP = 10_000
+    title: str
+    noun: str
+    plural: str
+    list_url: str
+    create_url: str
+    create_label: str
+    export_url: str
+    search_placeholder: str
+    filters: tuple[tuple[str, str, str | None], ...]  # (filter, label, placeholder); no placeholder: the form's select
+    table: str
 
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.order_by()[: self.COUNT_CAP + 1].count()
 
-    @property
-    def capped(self) -> bool:
-        return self.count > self.COUNT_CAP
+TOOLS = Listing(
+    title="AI tools", noun="tool", plural="tools", list_url="inventory:tool_list",
+    create_url="inventory:tool_create", create_label="Register a tool", export_url="inventory:tool_export",
+    search_placeholder="Name, vendor, description",
+    filters=(("kind", "Kind", None), ("environment", "Environment", None), ("status", "Status", None),
+             ("owner", "Owner", "username"), ("team", "Team", "team slug")),
+    table="inventory/_partials/tool_table.html",
+)  # fmt: skip
+IDENTITIES = Listing(
+    title="Service identities", noun="identity", plural="identities", list_url="inventory:identity_list",
+    create_url="inventory:identity_create", create_label="Register an identity",
+    export_url="inventory:identity_export", search_placeholder="Name, provider, external id",
+    filters=(("kind", "Kind", None), ("environment", "Environment", None), ("status", "Status", None),
+             ("provider", "Provider", ""), ("owner", "Owner", "username"), ("tool", "Tool", "tool slug")),
+    table="inventory/_partials/identity_table.html",
+)  # fmt: skip
 
 
-def _list_view(request, *, template: str, filterset, partial: str, extra: dict | None = None):
+def _list_view(request, *, listing: Listing, filterset):
     # Unknown filter values show an empty list with the form's errors, not a 500.
     queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
-    page = _page(request, queryset)
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
+        "listing": listing,
         "filter": filterset,
-        "page": page,
-        "query": query.urlencode(),
+        "filter_fields": [(label, filterset.form[name], placeholder) for name, label, placeholder in listing.filters],
         "ordering": request.GET.get("ordering", ""),
-        **(extra or {}),
+        **paged(request, queryset, per_page=page_size(request), paginator=CappedPaginator),
     }
-    return render(request, f"{template}#{partial}" if request.htmx else template, context)
+    template = "inventory/object_list.html"
+    return render(request, f"{template}#results" if request.htmx else template, context)
 
 
 @portal_page
@@ -69,13 +77,13 @@ def dashboard(request):
 @portal_page
 def tool_list(request):
     filterset = filters.ToolFilter(request.GET, queryset=selectors.tool_list(user=request.user))
-    return _list_view(request, template="inventory/tool_list.html", filterset=filterset, partial="results")
+    return _list_view(request, listing=TOOLS, filterset=filterset)
 
 
 @portal_page
 def identity_list(request):
     filterset = filters.IdentityFilter(request.GET, queryset=selectors.identity_list(user=request.user))
-    return _list_view(request, template="inventory/identity_list.html", filterset=filterset, partial="results")
+    return _list_view(request, listing=IDENTITIES, filterset=filterset)
 
 
 @portal_page
@@ -137,7 +145,7 @@ def _save_form(request, form, save, *, success_message: str):
     return obj
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_http_methods(["GET", "POST"])
 def tool_create(request):
     form = forms.ToolForm(request.POST or None, user=request.user)
@@ -153,7 +161,7 @@ def tool_create(request):
     return render(request, "inventory/tool_form.html", {"form": form})
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_http_methods(["GET", "POST"])
 def tool_edit(request, pk: int):
     tool = get_object_or_404(AITool.objects.visible_to(request.user), pk=pk)
@@ -172,7 +180,7 @@ def tool_edit(request, pk: int):
     return render(request, "inventory/tool_form.html", {"form": form, "tool": tool})
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_http_methods(["GET", "POST"])
 def identity_create(request):
     form = forms.IdentityForm(request.POST or None, user=request.user)
@@ -188,7 +196,7 @@ def identity_create(request):
     return render(request, "inventory/identity_form.html", {"form": form})
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_http_methods(["GET", "POST"])
 def identity_edit(request, pk: int):
     identity = get_object_or_404(ServiceIdentity.objects.visible_to(request.user), pk=pk)
@@ -207,7 +215,7 @@ def identity_edit(request, pk: int):
     return render(request, "inventory/identity_form.html", {"form": form, "identity": identity})
 
 
-@portal_page(write=True)
+@portal_page(role="write")
 @require_http_methods(["POST"])
 def credential_add(request, pk: int):
     identity = get_object_or_404(ServiceIdentity.objects.visible_to(request.user), pk=pk)

@@ -4,7 +4,9 @@ Knox's own check lists the user's other tokens on every request to delete the ex
 need one more query after it: three round trips, and about 3 ms of ORM query building, before a view runs, on an
 API whose busiest caller is a gateway asking `/authorize/` before each AI action (bench/authorize.py). Here expired
 tokens are never matched (a daily job deletes them, `approvals.tasks.delete_expired_tokens`), and the token, its
-user and the user's portal roles come back in one row of a statement built once from the models' metadata.
+user and the user's portal roles come back in one row of a statement built once from the models' metadata
+(`nhi_portal.sql`). Its plain-Python reference, the readable specification of the whole check:
+`nhi_portal.authentication_reference.authenticate_reference`; tests/test_token_lookup_reference.py holds them equal.
 """
 
 import binascii
@@ -25,13 +27,14 @@ from rest_framework import exceptions
 from rest_framework.authentication import get_authorization_header
 
 from . import roles
-from .sql import column, table
+from .sql import column, datetime_param, table
 from .throttles import token_failures
 
 
 @cache
 def _lookup() -> tuple[str, list, list]:
-    """The statement, and the token's and the user's fields in the order of its columns."""
+    """The statement, and the token's and the user's fields in the order of its columns. Python reference:
+    `nhi_portal.authentication_reference.authenticate_reference` (the key, expiry and role rules)."""
     token_model, user_model = get_token_model(), get_user_model()
     token_fields, user_fields = list(token_model._meta.concrete_fields), list(user_model._meta.concrete_fields)
     memberships, group_model = user_model.groups.through, user_model.groups.field.related_model
@@ -73,7 +76,7 @@ def _candidates(token_key: str, now) -> list:
     """Unexpired tokens with this key (in practice one), each with its user and the user's roles attached."""
     sql, token_fields, user_fields = _lookup()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*roles.ALL_ROLES, token_key, connection.ops.adapt_datetimefield_value(now)])
+        cursor.execute(sql, [*roles.ALL_ROLES, token_key, datetime_param(now)])
         rows = cursor.fetchall()
     compiler, converters = _row_converters()
     user_at = len(token_fields)

@@ -3,6 +3,8 @@
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -37,3 +39,9 @@ def portal_exception_handler(exc, context):
     if isinstance(exc, DjangoPermissionDenied):
         return Response({"detail": str(exc) or "Permission denied."}, status=status.HTTP_403_FORBIDDEN)
     return exception_handler(exc, context)
+
+
+@csrf_exempt  # nothing to protect, and a POST to a wrong path is a 404, not the CSRF failure page
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """A path under the API that no route matches (`/api/v1/tools/1.5/`): DRF's 404 shape, not the site's HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -1,14 +1,28 @@
-"""Names for hand-written SQL, taken from the models so that a renamed table or column follows automatically.
+"""Names for hand-written SQL, taken from the models so that a renamed table, column or choice follows automatically.
+
+Every hand-written statement names what it reads through this module: tables and columns with `table` / `column` (or
+a `Names` in an f-string), choice values and other code constants with `literal`. Caller input is always bound as a
+parameter, never formatted in; datetimes are bound through `datetime_param`. The statements, and the plain-Python
+reference each one is held to by a property test:
+
+- API token lookup: `nhi_portal.authentication._lookup`, reference `nhi_portal.authentication_reference`;
+- authorize: `approvals.authorization_store.decision_sql`, reference `approvals.authorization_reference`;
+- posture snapshot: `inventory.posture.evaluate.snapshot`, reference `inventory.posture.evaluate_reference`;
+- detection apply: `inventory.detection.apply.apply_subjects`, reference `inventory.detection.apply_reference`.
 
 A plain lower-case name that no supported database reserves is written bare: the decision statement must stay under
 psycopg's 4 KB parse cache (approvals.authorization_store), and quotes are two bytes a name. Anything else is quoted.
+This module takes models as arguments: nhi_portal imports neither app.
 """
 
 import re
+from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import connection
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
+_CONSTANT = re.compile(r"[a-z_]+")
 # PostgreSQL's reserved and type-function words, and SQLite's keywords: any of these stays quoted.
 _KEYWORDS = frozenset(
     """
@@ -43,3 +57,48 @@ def column(model, field: str) -> str:
     """A field's column; `pk` for the primary key."""
     meta = model._meta
     return name(meta.pk.column if field == "pk" else meta.get_field(field).column)
+
+
+def datetime_param(value: datetime | None):
+    """A datetime to bind, as the ORM would store it. SQLite compares datetimes as text, and a raw aware datetime
+    binds as "... 12:00:00+00:00", which sorts after the ORM's "... 12:00:00": the very same moment would compare as
+    later, and rows written with it would be stored in another form."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def literal(value: str | bool) -> str:
+    """A code constant (a choice value such as a status, or a reason code, or a boolean) as an SQL literal. Only
+    plain lower-case words qualify, so nothing needs escaping; caller input is never a constant: it is always bound."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if not _CONSTANT.fullmatch(value):
+        raise ValueError(f"not a plain constant: {value!r}")
+    return f"'{value}'"
+
+
+def literals(values: Iterable[str]) -> str:
+    """Constants for an `IN (...)` list."""
+    return ", ".join(literal(value) for value in values)
+
+
+class Names:
+    """A model's names for an f-string: `{n}` is its table, `{n.field}` a field's column (`{n.pk}` the primary key).
+
+        finding = Names(Finding)
+        f"UPDATE {finding} SET {finding.status} = {literal(FindingStatus.RESOLVED)} WHERE {finding}.{finding.tool} ..."
+
+    An unknown field raises when the statement is built (FieldDoesNotExist), not when it runs.
+    """
+
+    __slots__ = ("_model",)
+
+    def __init__(self, model):
+        self._model = model
+
+    def __str__(self) -> str:
+        return table(self._model)
+
+    def __getattr__(self, field: str) -> str:
+        if field.startswith("_"):
+            raise AttributeError(field)
+        return column(self._model, field)

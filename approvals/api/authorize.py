@@ -1,37 +1,67 @@
 """POST /api/v1/authorize/: the decision gateways ask for before a tool acts."""
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals.authorization import REASONS, AuthorizationQuery, authorize
+from approvals.authorization import QUESTION, REASONS, AuthorizationQuery, QuestionField, authorize
 from nhi_portal.parsers import StrictJSONParser
 from nhi_portal.permissions import IsGatewayOrSecurity
 from nhi_portal.throttles import AuthorizeThrottle
 
 
-class AuthorizeRequestSchema(serializers.Serializer):
-    tool = serializers.CharField(help_text="Tool slug (or id as an integer).")
-    identity = serializers.CharField(help_text="Identity name (or id as an integer).")
-    on_behalf_of = serializers.CharField(help_text="Username of the human the action is for (or id).")
-    scope = serializers.CharField(help_text="Scope name (or id).")
-    resource = serializers.CharField(required=False, help_text="The resource acted on, e.g. project:payments/api.")
-    request_id = serializers.CharField(required=False, help_text="Gateway's id for this call; repeats are idempotent.")
-    credential = serializers.CharField(required=False, help_text="Id or fingerprint of the credential it will use.")
+class QuestionReferenceField(serializers.Field):
+    """An id (a positive integer) or a natural key (a string), as `QuestionField(reference=True)` declares it."""
+
+    def __init__(self, *, max_length: int, **kwargs):
+        self.max_length = max_length
+        super().__init__(**kwargs)
+
+
+class QuestionReferenceFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = QuestionReferenceField
+
+    def map_serializer_field(self, auto_schema, direction):
+        by_id = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+        return {"oneOf": [by_id, {"type": "string", "minLength": 1, "maxLength": self.target.max_length}]}
+
+
+def _schema_field(field: QuestionField) -> serializers.Field:
+    if field.reference:
+        return QuestionReferenceField(max_length=field.max_length, help_text=field.help_text)
+    return serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=field.max_length, help_text=field.help_text
+    )
+
+
+# The request's schema, generated from the declaration `AuthorizationQuery` checks bodies by (see QuestionField): it
+# documents the body and is never run on one.
+AuthorizeRequestSchema = type(
+    "AuthorizeRequestSchema",
+    (serializers.Serializer,),
+    {
+        "__doc__": "The question: which tool, through which identity, for which human, which scope, on what.",
+        "__module__": __name__,
+        **{field.name: _schema_field(field) for field in QUESTION},
+    },
+)
 
 
 class AuthorizeResponseSchema(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["allow", "deny"])
-    reason = serializers.ChoiceField(choices=REASONS)
-    grant = serializers.IntegerField(allow_null=True)
-    event_id = serializers.IntegerField()
+    reason = serializers.ChoiceField(choices=REASONS, help_text="Machine-readable and stable: gateways branch on it.")
+    grant = serializers.IntegerField(allow_null=True, help_text="The grant that allows it; null on a deny.")
+    event_id = serializers.IntegerField(help_text="The access event recording this decision.")
     replay_of = serializers.IntegerField(
         required=False,
         help_text="For a repeated request id: the event of the first answer. This one was decided afresh.",
     )
-    errors = serializers.DictField(child=serializers.CharField(), required=False)
+    errors = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="With `invalid_request`: what is wrong, per field."
+    )
 
 
 class AuthorizeView(APIView):
@@ -45,6 +75,14 @@ class AuthorizeView(APIView):
     renderer_classes = [JSONRenderer]
 
     @extend_schema(
+        summary="May this tool do this, for this human, now?",
+        description=(
+            "Ask before a tool acts. Deny by default: the answer is `allow` only with an active grant whose approval "
+            "still meets the policy, for a human the tool may act for. Every answer is recorded as an access event.\n\n"
+            "A question that does not fit this schema (missing or malformed fields, wrong types, a body that is not "
+            "an object) is answered like any other: 200, `deny`, reason `invalid_request`, with `errors` per field. "
+            "Only a body that is not JSON at all is a 400."
+        ),
         request=AuthorizeRequestSchema,
         responses={200: AuthorizeResponseSchema},
         examples=[
@@ -63,16 +101,7 @@ class AuthorizeView(APIView):
         ],
     )
     def post(self, request):
-        body = request.data if isinstance(request.data, dict) else {}
-        query = AuthorizationQuery(
-            tool=body.get("tool"),
-            identity=body.get("identity"),
-            on_behalf_of=body.get("on_behalf_of"),
-            scope=body.get("scope"),
-            resource=body.get("resource", "") if body.get("resource") is not None else "",
-            request_id=body.get("request_id", "") if body.get("request_id") is not None else "",
-            credential=body.get("credential", "") if body.get("credential") is not None else "",
-        )
+        query = AuthorizationQuery.from_body(request.data)
         token = request.auth if hasattr(request.auth, "digest") else None
         decision = authorize(query=query, source=request.user.get_username(), token=token)
         payload = {

@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import AccessRequest, Decision, RequestedScope
+from approvals.services import MIN_JUSTIFICATION_CHARS, MIN_JUSTIFICATION_WORDS
 from inventory.api.fields import NaturalKeyRelatedField
 from inventory.api.serializers import GrantSerializer as InventoryGrantSerializer
 from inventory.models import AITool, Scope, ServiceIdentity
@@ -25,6 +26,24 @@ class DecisionSerializer(serializers.ModelSerializer):
         fields = ["id", "approver", "kind", "comment", "policy_rule", "created_at"]
 
 
+# The service's rule (`_check_justification`) as a pattern: trimmed, at least MIN_JUSTIFICATION_CHARS characters and
+# MIN_JUSTIFICATION_WORDS words.
+JUSTIFICATION_PATTERN = (
+    rf"^\s*(?=\S[\s\S]{{{MIN_JUSTIFICATION_CHARS - 2},}}\S\s*$)\S+(?:\s+\S+){{{MIN_JUSTIFICATION_WORDS - 1},}}\s*$"
+)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": JUSTIFICATION_PATTERN,
+        "description": f"At least {MIN_JUSTIFICATION_CHARS} characters and {MIN_JUSTIFICATION_WORDS} words, trimmed.",
+    }
+)
+class JustificationField(serializers.CharField):
+    """Why the tool needs the scopes: a sentence, checked by the service; the schema states the same rule."""
+
+
 class ScopeItemInput(serializers.Serializer):
     scope = NaturalKeyRelatedField(queryset=Scope.objects.all(), natural_key="name")
     resource_constraint = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
@@ -33,11 +52,21 @@ class ScopeItemInput(serializers.Serializer):
 @extend_schema_field(
     {
         "oneOf": [
-            {"type": "string", "description": "scope name"},
-            {"type": "integer", "description": "scope id"},
+            {"type": "string", "minLength": 1, "description": "scope name"},
+            {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "description": "scope id"},
             {
                 "type": "object",
-                "properties": {"scope": {"type": "string"}, "resource_constraint": {"type": "string"}},
+                "properties": {
+                    "scope": {
+                        "oneOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 1}],
+                        "description": "scope name or id",
+                    },
+                    "resource_constraint": {
+                        "type": "string",
+                        "maxLength": 255,
+                        "description": "A resource pattern in canonical form, e.g. project:payments/*.",
+                    },
+                },
                 "required": ["scope"],
             },
         ]
@@ -66,12 +95,21 @@ def _visible(queryset, user):
 class AccessRequestSerializer(serializers.ModelSerializer):
     tool = NaturalKeyRelatedField(queryset=AITool.objects.all(), natural_key="slug", scoped=_editable)
     identity = NaturalKeyRelatedField(queryset=ServiceIdentity.objects.all(), natural_key="name", scoped=_visible)
-    scopes = serializers.ListField(child=ScopeInputField(), write_only=True, allow_empty=False, max_length=50)
+    scopes = serializers.ListField(
+        child=ScopeInputField(),
+        write_only=True,
+        allow_empty=False,
+        max_length=50,
+        help_text="Each scope (and resource) once, none already held or pending for the identity.",
+    )
+    justification = JustificationField(help_text="Why the tool needs these scopes, in at least a sentence.")
     items = RequestedScopeSerializer(many=True, read_only=True)
     requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
     approvals = serializers.IntegerField(source="approval_count", read_only=True, default=0)
     decisions = DecisionSerializer(many=True, read_only=True)
-    duration_days = serializers.IntegerField(min_value=1, max_value=365)
+    duration_days = serializers.IntegerField(
+        min_value=1, max_value=365, help_text="At most what the policy allows for the riskiest scope asked for."
+    )
 
     class Meta:
         model = AccessRequest

@@ -2,8 +2,8 @@
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django_filters.rest_framework import CharFilter, ChoiceFilter, DjangoFilterBackend, FilterSet
-from drf_spectacular.utils import extend_schema
+from django_filters.rest_framework import CharFilter, ChoiceFilter, FilterSet
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -12,8 +12,13 @@ from approvals import selectors, services
 from approvals.choices import DecisionKind, RequestStatus
 from approvals.models import AccessRequest
 from inventory.filters import GrantFilter
+from nhi_portal.filters import StrictFilterBackend
+from nhi_portal.schema import error_response
 
 from . import serializers
+
+CONFLICT = error_response(409, "FieldErrors")
+DECIDED = {200: serializers.AccessRequestSerializer, 409: CONFLICT}
 
 
 class RequestFilter(FilterSet):
@@ -27,12 +32,25 @@ class RequestFilter(FilterSet):
         fields = ["status", "tool", "identity", "requester"]
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List scope requests",
+        description="Requests the caller may see: owners their own tools', security all, newest first.",
+    ),
+    retrieve=extend_schema(summary="Get a scope request", description="One request, with its scopes and decisions."),
+    create=extend_schema(
+        summary="Request scopes",
+        description="File a request for scopes for an identity bound to a tool the caller owns, with a justification "
+        "and a duration the policy caps by risk. The answer says how many approvals it needs (`required_approvals`) "
+        "and under which policy rules; it starts `pending` (or `approved`, under an auto-approval rule).",
+    ),
+)
 class AccessRequestViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = serializers.AccessRequestSerializer
     lookup_value_regex = r"[0-9]+"
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
     filterset_class = RequestFilter
 
     def get_queryset(self):
@@ -61,14 +79,17 @@ class AccessRequestViewSet(
         fresh = self.get_queryset().get(pk=pk)
         return Response(self.get_serializer(fresh).data)
 
-    @extend_schema(request=serializers.DecisionInput, responses=serializers.AccessRequestSerializer)
+    @extend_schema(summary="Approve a scope request", request=serializers.DecisionInput, responses=DECIDED)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
+        """Security approves, never on their own request and once each; the approval that meets the policy issues the
+        grants. 409 when the request is no longer pending or past its pending window."""
         return self._decide(request, pk, DecisionKind.APPROVE)
 
-    @extend_schema(request=serializers.DecisionInput, responses=serializers.AccessRequestSerializer)
+    @extend_schema(summary="Deny a scope request", request=serializers.DecisionInput, responses=DECIDED)
     @action(detail=True, methods=["post"])
     def deny(self, request, pk=None):
+        """Security denies; one deny ends the request. 409 when it is no longer pending."""
         return self._decide(request, pk, DecisionKind.DENY)
 
     def _decide(self, request, pk, kind: str):
@@ -78,18 +99,26 @@ class AccessRequestViewSet(
             lambda comment: services.request_decide(actor=request.user, request_id=int(pk), kind=kind, comment=comment),
         )
 
-    @extend_schema(request=serializers.DecisionInput, responses=serializers.AccessRequestSerializer)
+    @extend_schema(summary="Cancel a scope request", request=serializers.DecisionInput, responses=DECIDED)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        """The requester withdraws a pending request. 409 when it is no longer pending."""
         return self._transition(
             request,
             pk,
             lambda comment: services.request_cancel(actor=request.user, request_id=int(pk), comment=comment),
         )
 
-    @extend_schema(request=None, responses={201: serializers.AccessRequestSerializer})
+    @extend_schema(
+        summary="Renew an approved request",
+        request=None,
+        responses={201: serializers.AccessRequestSerializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def renew(self, request, pk=None):
+        """File the same request again, for its requester, before its grants expire: the new request goes through the
+        policy as it is now. 409 unless the request was approved, or when a grant it issued was revoked (the reason
+        is in the message: a new request must answer it)."""
         if not self.get_queryset().filter(pk=pk).exists():
             raise Http404
         renewal = services.request_renew(requester=request.user, request_id=int(pk))
@@ -98,19 +127,31 @@ class AccessRequestViewSet(
         )
 
 
-@extend_schema(description="Grants held by identities; issued by approved requests, revoked here.")
+@extend_schema_view(
+    list=extend_schema(
+        summary="List grants",
+        description="Grants held by the identities the caller may see; issued by approved requests, revoked here.",
+    ),
+    retrieve=extend_schema(summary="Get a grant", description="One grant, with the request that issued it."),
+)
 class GrantViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = serializers.GrantSerializer
     lookup_value_regex = r"[0-9]+"
     filterset_class = GrantFilter
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
 
     def get_queryset(self):
         return selectors.grant_list(user=self.request.user)
 
-    @extend_schema(request=serializers.RevokeInput, responses=serializers.GrantSerializer)
+    @extend_schema(
+        summary="Revoke a grant",
+        request=serializers.RevokeInput,
+        responses={200: serializers.GrantSerializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
+        """Security or the tool's owner revokes a grant, with a reason; revocation is final. 409 when the grant is no
+        longer active."""
         grant = self.get_object()
         body = serializers.RevokeInput(data=request.data)
         body.is_valid(raise_exception=True)

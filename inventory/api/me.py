@@ -13,9 +13,11 @@ class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
+        summary="Who am I",
+        description="The account the credentials belong to and its portal roles: a gateway checks its token with it.",
         responses=inline_serializer(
             "Me", {"username": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField())}
-        )
+        ),
     )
     def get(self, request):
         return Response({"username": request.user.get_username(), "roles": sorted(roles.roles_of(request.user))})

@@ -150,7 +150,9 @@ class GrantSerializer(serializers.ModelSerializer):
     identity_name = serializers.CharField(source="identity.name", read_only=True)
     scope = serializers.PrimaryKeyRelatedField(read_only=True)
     scope_name = serializers.CharField(source="scope.name", read_only=True)
-    tool = serializers.PrimaryKeyRelatedField(read_only=True)
+    tool = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The tool the grant is limited to; null: any tool of the identity."
+    )
 
     class Meta:
         model = ScopeGrant

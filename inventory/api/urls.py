@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from inventory.api import me, views
@@ -7,6 +7,7 @@ from inventory.detection import api as findings
 from inventory.imports import api as imports
 from inventory.posture import api as posture
 from inventory.usage import api as usage
+from nhi_portal.exceptions import api_not_found
 
 router = DefaultRouter()
 router.register("tools", views.ToolViewSet, basename="tool")
@@ -25,4 +26,7 @@ urlpatterns = [
     path("me/", me.MeView.as_view(), name="me"),
     path("tools/<int:pk>/posture/", posture.ToolPostureView.as_view(), name="tool-posture"),
     *router.urls,
+    # Last, under /api/v1/: a path no route takes answers JSON. Only paths ending in a slash, so that a missing slash
+    # still gets Django's redirect to the route it meant.
+    re_path(r"^[\s\S]*/$", api_not_found),
 ]

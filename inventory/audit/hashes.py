@@ -38,9 +38,13 @@ def row_columns(model) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 
 
-def leaf_hash(row: dict) -> str:
-    """SHA-256 of an entry's content. The id is bound in by the batch digest, so moved content is recognisable."""
-    content = {k: v for k, v in row.items() if k != "id"}
+def leaf_hash(row: dict, *, legacy: bool = False) -> str:
+    """SHA-256 of an entry's content. The id is bound in by the batch digest, so moved content is recognisable.
+
+    Empty (NULL) columns are left out, so that adding a nullable column to the table later leaves every sealed leaf
+    as it was; a value changed to or from NULL still changes the leaf. `legacy`: batches sealed before key ids
+    existed hashed every column, NULLs included."""
+    content = {k: v for k, v in row.items() if k != "id" and (legacy or v is not None)}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

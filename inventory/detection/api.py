@@ -2,8 +2,7 @@
 
 import django_filters
 from django.db import transaction
-from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,14 +12,20 @@ from inventory.detection import registry
 from inventory.detection import triage as services
 from inventory.detection.scan import scan_create
 from inventory.models import Finding, FindingStatus, Scan, Severity, SubjectType
+from nhi_portal.filters import StrictFilterBackend
 from nhi_portal.permissions import IsSecurity
+from nhi_portal.schema import error_response
 
 
 class FindingSerializer(serializers.ModelSerializer):
-    tool = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    identity = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    tool = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="The tool concerned, if the subject has one."
+    )
+    identity = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True, help_text="The identity concerned, if any."
+    )
     title = serializers.SerializerMethodField()
-    controls = serializers.SerializerMethodField()
+    controls = serializers.SerializerMethodField(help_text='Framework controls it evidences, as "FRAMEWORK:ID".')
     # From FindingQuerySet.with_last_seen(), which every queryset this serializes carries.
     last_seen_at = serializers.DateTimeField(read_only=True)
 
@@ -65,13 +70,22 @@ class ConfirmChangeInput(serializers.Serializer):
 
 
 class SuppressInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=4000)
-    until = serializers.DateTimeField()
+    # Blank once trimmed is refused; the pattern says so to clients.
+    reason = serializers.CharField(max_length=4000, help_text="Why it is hidden; read by whoever looks again.")
+    until = serializers.DateTimeField(help_text="When it shows again: in the future and at most a year away.")
 
 
+# A resolved finding cannot be triaged.
+TRIAGED = {200: FindingSerializer, 409: error_response(409, "FieldErrors")}
+
+
+@extend_schema_view(
+    list=extend_schema(description="Findings the caller may see (owners: those about their tools), newest first."),
+    retrieve=extend_schema(description="One finding, with the framework controls it evidences."),
+)
 class FindingViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = FindingSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
     filterset_class = FindingFilter
     lookup_value_regex = r"[0-9]+"
 
@@ -84,26 +98,29 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
             return [IsSecurity()]
         return super().get_permissions()
 
-    @extend_schema(request=None, responses=FindingSerializer)
+    @extend_schema(summary="Acknowledge a finding", request=None, responses=TRIAGED)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
+        """Security has seen it and owns the follow-up; it stays open and scans keep checking it."""
         finding = self.get_object()
         services.findings_acknowledge(actor=request.user, ids=[finding.pk])
         return Response(self.get_serializer(self.get_queryset().get(pk=finding.pk)).data)
 
-    @extend_schema(request=SuppressInput, responses=FindingSerializer)
+    @extend_schema(summary="Suppress a finding until a date", request=SuppressInput, responses=TRIAGED)
     @action(detail=True, methods=["post"])
     def suppress(self, request, pk=None):
+        """Hidden until `until`, with a reason; a scan that still sees it after that date reopens it."""
         finding = self.get_object()
         body = SuppressInput(data=request.data)
         body.is_valid(raise_exception=True)
         services.findings_suppress(actor=request.user, ids=[finding.pk], **body.validated_data)
         return Response(self.get_serializer(self.get_queryset().get(pk=finding.pk)).data)
 
-    @extend_schema(request=ConfirmChangeInput, responses=FindingSerializer)
+    @extend_schema(summary="Confirm a held risk-lowering change", request=ConfirmChangeInput, responses=TRIAGED)
     @action(detail=True, methods=["post"], url_path="confirm-change")
     def confirm_change(self, request, pk=None):
-        """Security confirms an owner's risk-lowering change (a `fact_change_unreviewed` finding): it resolves."""
+        """Security confirms an owner's risk-lowering change (a `fact_change_unreviewed` finding): it is applied and
+        the finding resolves. The confirming user must not be the one who made the change; any other finding is 400."""
         finding = self.get_object()
         body = ConfirmChangeInput(data=request.data)
         body.is_valid(raise_exception=True)
@@ -112,7 +129,9 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ScanSerializer(serializers.ModelSerializer):
-    detectors = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    detectors = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, help_text="Detector keys to run; none: all."
+    )
 
     class Meta:
         model = Scan
@@ -121,13 +140,24 @@ class ScanSerializer(serializers.ModelSerializer):
         read_only_fields = ["status", "progress", "total", "counts", "error", "created_at", "started_at"]
         read_only_fields += ["finished_at"]
 
-    def validate_detectors(self, value):
-        known = {d.key for d in registry.all_detectors()}
-        if unknown := sorted(set(value) - known):
-            raise serializers.ValidationError(f"Unknown detector(s): {', '.join(unknown)}.")
-        return value
+    def get_fields(self):
+        # The registry is complete once every app is ready, after this class is defined: the keys are read here.
+        fields = super().get_fields()
+        keys = [d.key for d in registry.all_detectors()]
+        fields["detectors"].child = serializers.ChoiceField(choices=keys)
+        fields["detectors"].child.bind(field_name="", parent=fields["detectors"])
+        return fields
 
 
+@extend_schema_view(
+    list=extend_schema(description="Scans, newest first, with their progress and what each detector found."),
+    retrieve=extend_schema(description="One scan: `status` queued, running, done or failed, and `counts`."),
+    create=extend_schema(
+        summary="Queue a scan",
+        description="Queue a scan of all detectors, or of those named. A worker runs it; follow it with GET.",
+        responses={202: ScanSerializer},
+    ),
+)
 class ScanViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """POST queues a scan (202) that a Celery worker runs; GET follows its progress."""
 

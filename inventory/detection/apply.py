@@ -12,7 +12,8 @@ from datetime import datetime
 
 from django.db import connection
 
-from inventory.models import Finding, ToolIdentity
+from inventory.models import Finding, FindingStatus, ToolIdentity
+from nhi_portal.sql import Names, datetime_param, literal
 
 from . import registry
 
@@ -34,21 +35,22 @@ class Changes:
 
 def subjects_sql(detector: registry.Detector, context: registry.Context) -> tuple[str, list]:
     """The detector's subjects, one row per subject even if its joins produce several, each with the tool its
-    finding shows under: the one the detector named, else the lowest-id tool its identity is bound to."""
+    finding shows under: the one the detector named, else the lowest-id tool its identity is bound to. Python
+    reference: `inventory.detection.apply_reference.subjects_reference`."""
     parts, params = [], []
     for queryset in detector.querysets(context):
         sql, qparams = queryset.query.sql_with_params()
         parts.append(f"SELECT s_type, s_id, s_tool, s_identity FROM ({sql}) AS part")
         params.extend(qparams)
     union = " UNION ALL ".join(parts)
-    binding = connection.ops.quote_name(ToolIdentity._meta.db_table)
+    binding = Names(ToolIdentity)
     # Joined before grouping, the planner picks index lookups for a detector with few subjects and one hash join
     # for one with many; a lookup per subject cost the large detectors more than their own query.
     sql = f"""
-        SELECT found.s_type, found.s_id, COALESCE(MIN(found.s_tool), MIN(b.tool_id)) AS s_tool,
+        SELECT found.s_type, found.s_id, COALESCE(MIN(found.s_tool), MIN(b.{binding.tool})) AS s_tool,
                MIN(found.s_identity) AS s_identity
           FROM ({union}) AS found
-          LEFT JOIN {binding} b ON found.s_tool IS NULL AND b.identity_id = found.s_identity
+          LEFT JOIN {binding} b ON found.s_tool IS NULL AND b.{binding.identity} = found.s_identity
          GROUP BY found.s_type, found.s_id
     """
     return sql, params
@@ -64,11 +66,15 @@ def apply_subjects(
 ) -> Changes:
     """Bring the detector's findings in line with what it sees now. Runs inside the caller's transaction.
 
-    New findings are inserted last, so that the statements comparing subjects with findings never read the rows
-    this run has just written (on an estate's first scan, that is every row)."""
-    finding = connection.ops.quote_name(Finding._meta.db_table)
+    Python reference, the readable specification of each transition (new, reopen, update, resolve, unchanged):
+    `inventory.detection.apply_reference.apply_reference`; tests/inventory/test_apply_reference.py holds the two
+    equal. New findings are inserted last, so that the statements comparing subjects with findings never read the
+    rows this run has just written (on an estate's first scan, that is every row)."""
+    f = Names(Finding)
+    resolved_status, open_status = literal(FindingStatus.RESOLVED), literal(FindingStatus.OPEN)
     subjects, params = subjects_sql(detector, context)
-    now, key, severity = context.now, detector.key, detector.severity
+    now, key, severity = datetime_param(context.now), detector.key, detector.severity
+    previous_run = datetime_param(previous_run)
     work = _SUBJECTS[connection.vendor]
     # A temporary table lives as long as the connection; a previous failure's table must not leak into this run.
     cursor.execute(f"DROP TABLE IF EXISTS {work}")
@@ -81,16 +87,16 @@ def apply_subjects(
     if connection.vendor == "postgresql":
         # Without statistics the planner takes the table for a few rows and may loop over it.
         cursor.execute(f"ANALYZE {work}")
-    seen_subject = f"{finding}.detector = %s AND {finding}.subject_type = s.s_type AND {finding}.subject_id = s.s_id"
+    same_subject = f"s.s_type = {f}.{f.subject_type} AND s.s_id = {f}.{f.subject_id}"
+    seen_subject = f"{f}.{f.detector} = %s AND {same_subject}"
 
     # What the detector no longer sees was last seen by its previous run: the date its open findings showed so far.
     cursor.execute(
         f"""
-        UPDATE {finding} SET status = 'resolved', resolved_at = %s,
-               recorded_last_seen_at = COALESCE(%s, recorded_last_seen_at)
-         WHERE detector = %s AND status <> 'resolved'
-           AND NOT EXISTS (SELECT 1 FROM {work} s
-                            WHERE s.s_type = {finding}.subject_type AND s.s_id = {finding}.subject_id)
+        UPDATE {f} SET {f.status} = {resolved_status}, {f.resolved_at} = %s,
+               {f.recorded_last_seen_at} = COALESCE(%s, {f.recorded_last_seen_at})
+         WHERE {f.detector} = %s AND {f.status} <> {resolved_status}
+           AND NOT EXISTS (SELECT 1 FROM {work} s WHERE {same_subject})
         """,
         [now, previous_run, key],
     )
@@ -98,12 +104,13 @@ def apply_subjects(
 
     cursor.execute(
         f"""
-        UPDATE {finding} SET status = 'open', recorded_last_seen_at = %s, resolved_at = NULL, acknowledged_at = NULL,
-               acknowledged_by_id = NULL, suppressed_until = NULL, suppress_reason = '',
-               tool_id = s.s_tool, identity_id = s.s_identity, severity = %s
+        UPDATE {f} SET {f.status} = {open_status}, {f.recorded_last_seen_at} = %s, {f.resolved_at} = NULL,
+               {f.acknowledged_at} = NULL, {f.acknowledged_by} = NULL, {f.suppressed_until} = NULL,
+               {f.suppress_reason} = '', {f.tool} = s.s_tool, {f.identity} = s.s_identity, {f.severity} = %s
           FROM {work} s
          WHERE {seen_subject}
-           AND ({finding}.status = 'resolved' OR ({finding}.status = 'suppressed' AND {finding}.suppressed_until <= %s))
+           AND ({f}.{f.status} = {resolved_status}
+                OR ({f}.{f.status} = {literal(FindingStatus.SUPPRESSED)} AND {f}.{f.suppressed_until} <= %s))
         """,
         [now, severity, key, now],
     )
@@ -111,12 +118,12 @@ def apply_subjects(
 
     # Bindings change, and so does a detector's severity; only the findings where that shows are written.
     changed = " OR ".join(
-        [_differs(f"{finding}.tool_id", "s.s_tool"), _differs(f"{finding}.identity_id", "s.s_identity"),
-         f"{finding}.severity <> %s"]
+        [_differs(f"{f}.{f.tool}", "s.s_tool"), _differs(f"{f}.{f.identity}", "s.s_identity"),
+         f"{f}.{f.severity} <> %s"]
     )  # fmt: skip
     cursor.execute(
         f"""
-        UPDATE {finding} SET tool_id = s.s_tool, identity_id = s.s_identity, severity = %s
+        UPDATE {f} SET {f.tool} = s.s_tool, {f.identity} = s.s_identity, {f.severity} = %s
           FROM {work} s
          WHERE {seen_subject} AND ({changed})
         """,
@@ -126,14 +133,18 @@ def apply_subjects(
     # NOT EXISTS makes this one anti-join. No ON CONFLICT: its per-row speculative insertion cost a third of the
     # insert, and only a scan creates findings, one at a time; were two ever to race, the unique constraint fails
     # this detector's transaction, which the scan records, rather than duplicating a finding.
+    values = {
+        "detector": "%s", "subject_type": "s.s_type", "subject_id": "s.s_id", "tool": "s.s_tool",
+        "identity": "s.s_identity", "severity": "%s", "status": open_status, "first_seen_at": "%s",
+        "recorded_last_seen_at": "%s", "resolved_at": "NULL", "acknowledged_at": "NULL", "suppressed_until": "NULL",
+        "suppress_reason": "''",
+    }  # fmt: skip
     cursor.execute(
         f"""
-        INSERT INTO {finding} (detector, subject_type, subject_id, tool_id, identity_id, severity, status,
-                               first_seen_at, recorded_last_seen_at, resolved_at, acknowledged_at, suppressed_until,
-                               suppress_reason)
-        SELECT %s, s.s_type, s.s_id, s.s_tool, s.s_identity, %s, 'open', %s, %s, NULL, NULL, NULL, ''
+        INSERT INTO {f} ({", ".join(getattr(f, name) for name in values)})
+        SELECT {", ".join(values.values())}
           FROM {work} s
-         WHERE NOT EXISTS (SELECT 1 FROM {finding} WHERE {seen_subject})
+         WHERE NOT EXISTS (SELECT 1 FROM {f} WHERE {seen_subject})
         """,
         [key, severity, now, now, key],
     )

@@ -6,7 +6,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http.request import RawPostDataException
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import BaseParser
@@ -16,7 +15,30 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory.imports.document import ImportRejected, document_error, inventory_import
+from inventory.imports.rows import SECTIONS
 from nhi_portal.permissions import IsSecurity
+from nhi_portal.schema import error_response
+
+# Rows are checked by the importer, per section and field; the schema says what a document is made of.
+IMPORT_DOCUMENT = {
+    "type": "object",
+    "properties": {name: {"type": "array", "items": {"type": "object"}} for name in SECTIONS},
+    "additionalProperties": False,
+}
+_COUNTS = {
+    "type": "object",
+    "properties": {name: {"type": "integer"} for name in ("created", "updated", "unchanged")},
+}
+IMPORT_RESULT = {
+    "type": "object",
+    "properties": {
+        "counts": {"type": "object", "additionalProperties": _COUNTS, "description": "Per kind of object."},
+        "audit_entry": {"type": "integer", "nullable": True, "description": "The import's summary audit entry."},
+        "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/RowError"}},
+        "warnings_truncated": {"type": "boolean"},
+    },
+    "required": ["counts", "audit_entry", "warnings"],
+}
 
 
 def _rejected(errors: list[dict[str, Any]], *, truncated: bool = False) -> Response:
@@ -79,21 +101,21 @@ class ImportView(APIView):
     renderer_classes = [JSONRenderer]
 
     @extend_schema(
-        request={"application/json": OpenApiTypes.OBJECT},
+        summary="Import the inventory",
+        request={"application/json": IMPORT_DOCUMENT},
         responses={
             200: OpenApiResponse(
-                OpenApiTypes.OBJECT,
-                description=(
-                    "`counts` per kind: created, updated, unchanged; `audit_entry`; `warnings`: changes left out of "
-                    "an applied row (row, section, field, path, message), e.g. un-revoking a revoked grant."
-                ),
+                IMPORT_RESULT,
+                description="Applied. `warnings`: changes left out of an applied row (row, section, field, path, "
+                "message), e.g. un-revoking a revoked grant.",
             ),
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="`errors`: row, section, field, path, message."),
+            400: error_response(400, "RowErrors", description="Every problem with its row and path; nothing changed."),
         },
         description=(
-            "Body: `{scopes, tools, identities, credentials, grants}` (all optional lists). Rows are upserted by "
-            "natural key; a credential `secret` is fingerprinted and dropped. Any error rejects the whole document. "
-            "An import never un-revokes and never grants: imported grants authorize nothing until approved."
+            "Body: `{scopes, tools, identities, credentials, grants}` (all optional lists of objects). Rows are "
+            "upserted by natural key; a credential `secret` is fingerprinted and dropped. Any error rejects the whole "
+            "document. An import never un-revokes and never grants: imported grants authorize nothing until approved. "
+            f"At most {settings.IMPORT_MAX_BYTES} bytes."
         ),
     )
     def post(self, request: Request) -> Response:

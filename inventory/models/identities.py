@@ -41,6 +41,8 @@ class ServiceIdentity(models.Model):
         verbose_name_plural = "service identities"
         indexes = [
             models.Index(fields=["owner", "name"]),
+            # The owner's exact count: their own ids come from the index alone (IdentityQuerySet.count).
+            models.Index(fields=["owner", "id"]),
             models.Index(fields=["environment"]),
             models.Index(fields=["provider"]),
         ]

@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,12 +13,33 @@ from inventory.posture import evaluate as posture
 
 
 class FrameworkSerializer(serializers.ModelSerializer):
-    controls = serializers.IntegerField(source="control_count", read_only=True)
+    control_count = serializers.IntegerField(read_only=True, help_text="Controls in force (retired ones aside).")
 
     class Meta:
         model = Framework
         fields = ["id", "key", "name", "version", "catalog_revision", "publisher", "source", "verification", "url"]
-        fields += ["controls"]
+        fields += ["control_count"]
+
+
+class FrameworkControlSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The control's id in its framework, e.g. NHI7 or PR.AA-05.")
+    title = serializers.CharField()
+    description = serializers.CharField()
+    legacy_ids = serializers.ListField(child=serializers.CharField())
+    detectors = serializers.ListField(child=serializers.CharField(), help_text="Detectors that evidence it.")
+    assessed = serializers.BooleanField(help_text="Whether any detector evidences it.")
+    pass_rate = serializers.FloatField(
+        allow_null=True, help_text="Percent of assessed tools passing on the snapshot day; null without a snapshot."
+    )
+    tools_failing = serializers.IntegerField(allow_null=True)
+
+
+class FrameworkDetailSerializer(FrameworkSerializer):
+    snapshot_day = serializers.DateField(allow_null=True, help_text="The posture snapshot the pass rates are from.")
+    controls = FrameworkControlSerializer(many=True, read_only=True)
+
+    class Meta(FrameworkSerializer.Meta):
+        fields = [*FrameworkSerializer.Meta.fields, "snapshot_day", "controls"]
 
 
 class ControlPostureSerializer(serializers.Serializer):
@@ -74,6 +95,14 @@ def tool_posture_payload(tool, frameworks, findings) -> list[dict]:
     return payload
 
 
+@extend_schema_view(
+    list=extend_schema(description="The control frameworks loaded, with how many controls each has in force."),
+    retrieve=extend_schema(
+        description="One framework with its controls: which detectors evidence each, and its pass rate across tools "
+        "on the latest posture snapshot.",
+        responses=FrameworkDetailSerializer,
+    ),
+)
 class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
     """Any signed-in user may read the catalog; pass rates come from the latest daily snapshot."""
 
@@ -115,7 +144,7 @@ class ToolPostureView(APIView):
 
     @extend_schema(
         operation_id="tools_posture_retrieve",
-        tags=["tools"],
+        summary="A tool's posture per framework",
         responses=ToolPostureSerializer,
         parameters=[OpenApiParameter("framework", str, description="Only this framework key.")],
     )

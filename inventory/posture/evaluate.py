@@ -13,6 +13,7 @@ from datetime import date
 from django.db import connection, transaction
 from django.utils import timezone
 
+from inventory.choices import ToolStatus
 from inventory.detection import registry
 from inventory.models import (
     AITool,
@@ -25,6 +26,7 @@ from inventory.models import (
     PostureSnapshot,
     ToolIdentity,
 )
+from nhi_portal.sql import Names, datetime_param, literal, literals
 
 FAILING = (FindingStatus.OPEN, FindingStatus.ACKNOWLEDGED)
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
@@ -125,65 +127,71 @@ def _mapping_rows() -> list[tuple[str, int]]:
 
 
 def snapshot(*, day: date | None = None) -> dict[str, int]:
-    """Write today's PostureSnapshot (per tool per framework) and ControlSnapshot (per control) rows, in SQL."""
+    """Write today's PostureSnapshot (per tool per framework) and ControlSnapshot (per control) rows, in SQL.
+
+    Python reference (the readable specification): `inventory.posture.evaluate_reference.snapshot_reference`;
+    tests/inventory/test_posture_reference.py holds the two equal."""
     day = day or timezone.localdate()
     pairs = _mapping_rows()
     if not pairs:
         return {"posture_rows": 0, "control_rows": 0}
-    q = connection.ops.quote_name
     failing_sql, mapping_params = _failing_sql(pairs)
-    tool, control = q(AITool._meta.db_table), q(Control._meta.db_table)
-    attestation = q(Attestation._meta.db_table)
-    posture, control_snap = q(PostureSnapshot._meta.db_table), q(ControlSnapshot._meta.db_table)
-    now = timezone.now()
+    tool, control, attestation = Names(AITool), Names(Control), Names(Attestation)
+    posture, control_snap = Names(PostureSnapshot), Names(ControlSnapshot)
+    now = datetime_param(timezone.now())
     common = f"""{failing_sql},
         mapped AS (SELECT DISTINCT control_id FROM mapping),
-        live_tools AS (SELECT id FROM {tool} WHERE status <> 'retired')
+        live_tools(id) AS (SELECT {tool.pk} FROM {tool} WHERE {tool.status} <> {literal(ToolStatus.RETIRED)})
     """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             common
             + f"""
-            , assessed AS (
-                SELECT c.framework_id, COUNT(*) AS n FROM {control} c JOIN mapped m ON m.control_id = c.id
-                 GROUP BY c.framework_id
+            , assessed(framework_id, n) AS (
+                SELECT c.{control.framework}, COUNT(*) FROM {control} c JOIN mapped m ON m.control_id = c.{control.pk}
+                 GROUP BY c.{control.framework}
             ),
-            fails AS (
-                SELECT fl.tool_id, c.framework_id, COUNT(*) AS n
-                  FROM failing fl JOIN {control} c ON c.id = fl.control_id
-                 GROUP BY fl.tool_id, c.framework_id
+            fails(tool_id, framework_id, n) AS (
+                SELECT fl.tool_id, c.{control.framework}, COUNT(*)
+                  FROM failing fl JOIN {control} c ON c.{control.pk} = fl.control_id
+                 GROUP BY fl.tool_id, c.{control.framework}
             ),
-            attested AS (
-                SELECT a.tool_id, c.framework_id, COUNT(DISTINCT a.control_id) AS n FROM {attestation} a
-                  JOIN {control} c ON c.id = a.control_id
-                 WHERE a.expires_at > %s AND c.id NOT IN (SELECT control_id FROM mapped)
-                 GROUP BY a.tool_id, c.framework_id
+            attested(tool_id, framework_id, n) AS (
+                SELECT a.{attestation.tool}, c.{control.framework}, COUNT(DISTINCT a.{attestation.control})
+                  FROM {attestation} a JOIN {control} c ON c.{control.pk} = a.{attestation.control}
+                 WHERE a.{attestation.expires_at} > %s AND c.{control.retired_at} IS NULL
+                   AND c.{control.pk} NOT IN (SELECT control_id FROM mapped)
+                 GROUP BY a.{attestation.tool}, c.{control.framework}
             )
-            INSERT INTO {posture} (day, tool_id, framework_id, assessed, failing)
+            INSERT INTO {posture} ({posture.day}, {posture.tool}, {posture.framework}, {posture.assessed},
+                                   {posture.failing})
             SELECT %s, t.id, a.framework_id, a.n + COALESCE(att.n, 0), COALESCE(fs.n, 0)
               FROM live_tools t CROSS JOIN assessed a
               LEFT JOIN fails fs ON fs.tool_id = t.id AND fs.framework_id = a.framework_id
               LEFT JOIN attested att ON att.tool_id = t.id AND att.framework_id = a.framework_id
              WHERE true
-            ON CONFLICT (day, tool_id, framework_id)
-            DO UPDATE SET assessed = excluded.assessed, failing = excluded.failing
+            ON CONFLICT ({posture.day}, {posture.tool}, {posture.framework})
+            DO UPDATE SET {posture.assessed} = excluded.{posture.assessed},
+                          {posture.failing} = excluded.{posture.failing}
             """,
             [*mapping_params, now, day],
         )
         cursor.execute(
             common
             + f"""
-            , tool_count AS (SELECT COUNT(*) AS n FROM live_tools),
+            , tool_count(n) AS (SELECT COUNT(*) FROM live_tools),
             -- One grouped pass over the failing pairs; a subquery per control would redo the whole CTE each time.
-            failing_per_control AS (
-                SELECT fl.control_id, COUNT(*) AS n FROM failing fl JOIN live_tools lt ON lt.id = fl.tool_id
+            failing_per_control(control_id, n) AS (
+                SELECT fl.control_id, COUNT(*) FROM failing fl JOIN live_tools lt ON lt.id = fl.tool_id
                  GROUP BY fl.control_id
             )
-            INSERT INTO {control_snap} (day, control_id, tools_assessed, tools_failing)
+            INSERT INTO {control_snap} ({control_snap.day}, {control_snap.control}, {control_snap.tools_assessed},
+                                        {control_snap.tools_failing})
             SELECT %s, m.control_id, (SELECT n FROM tool_count), COALESCE(fpc.n, 0)
               FROM mapped m LEFT JOIN failing_per_control fpc ON fpc.control_id = m.control_id WHERE true
-            ON CONFLICT (day, control_id) DO UPDATE SET tools_assessed = excluded.tools_assessed,
-                                                       tools_failing = excluded.tools_failing
+            ON CONFLICT ({control_snap.day}, {control_snap.control})
+            DO UPDATE SET {control_snap.tools_assessed} = excluded.{control_snap.tools_assessed},
+                          {control_snap.tools_failing} = excluded.{control_snap.tools_failing}
             """,
             [*mapping_params, day],
         )
@@ -200,20 +208,21 @@ def latest_day(framework: Framework) -> date | None:
 
 def _failing_sql(pairs: list[tuple[str, int]]) -> tuple[str, list]:
     """A WITH clause ending in `failing(tool_id, control_id)`: the controls each tool fails now, via findings on the
-    tool itself or on any identity bound to it."""
-    q = connection.ops.quote_name
-    finding, binding = q(Finding._meta.db_table), q(ToolIdentity._meta.db_table)
+    tool itself or on any identity bound to it. Python reference: `inventory.posture.evaluate_reference.status`."""
+    finding, binding = Names(Finding), Names(ToolIdentity)
+    unresolved = f"f.{finding.status} IN ({literals(FAILING)})"
     values = ", ".join(["(%s, %s)"] * len(pairs))
     sql = f"""
         WITH mapping(detector, control_id) AS (VALUES {values}),
-        failing_detectors AS (
-            SELECT f.tool_id AS tool_id, f.detector FROM {finding} f
-             WHERE f.status IN ('open', 'acknowledged') AND f.tool_id IS NOT NULL
+        failing_detectors(tool_id, detector) AS (
+            SELECT f.{finding.tool}, f.{finding.detector} FROM {finding} f
+             WHERE {unresolved} AND f.{finding.tool} IS NOT NULL
             UNION
-            SELECT b.tool_id, f.detector FROM {finding} f JOIN {binding} b ON b.identity_id = f.identity_id
-             WHERE f.status IN ('open', 'acknowledged')
+            SELECT b.{binding.tool}, f.{finding.detector} FROM {finding} f
+              JOIN {binding} b ON b.{binding.identity} = f.{finding.identity}
+             WHERE {unresolved}
         ),
-        failing AS (
+        failing(tool_id, control_id) AS (
             SELECT DISTINCT fd.tool_id, m.control_id
               FROM failing_detectors fd JOIN mapping m ON m.detector = fd.detector
         )"""
@@ -221,7 +230,8 @@ def _failing_sql(pairs: list[tuple[str, int]]) -> tuple[str, list]:
 
 
 def failing_pairs(framework: Framework) -> set[tuple[int, int]]:
-    """(tool id, control id) pairs failing now, for one framework, computed in SQL."""
+    """(tool id, control id) pairs failing now, for one framework, computed in SQL (Python reference:
+    `inventory.posture.evaluate_reference.failing_reference`)."""
     controls = set(framework.controls.values_list("pk", flat=True))
     pairs = [(d, c) for d, c in _mapping_rows() if c in controls]
     if not pairs:

@@ -1,26 +1,24 @@
 """Posture pages: a tool's Posture tab, the compliance overview for managers, a control's page, exports."""
 
-import csv
 from collections import defaultdict
 from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count, Sum
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from inventory.audit.record import audit_record
 from inventory.choices import Environment
-from inventory.exports import Echo, csv_cell
+from inventory.exports import csv_response
 from inventory.models import AITool, Attestation, Control, ControlSnapshot, Finding, Framework, PostureSnapshot
+from inventory.paging import paged
 from inventory.posture import evaluate as posture
-from nhi_portal import roles
+from inventory.posture.services import attestation_create
 from nhi_portal.decorators import portal_page
+from nhi_portal.exceptions import PortalError
 
 DEFAULT_FRAMEWORK = "OWASP-NHI-2025"
 
@@ -31,12 +29,6 @@ def _framework(request) -> Framework:
     if framework is None:
         raise Http404("No control catalog loaded: run manage.py load_frameworks.")
     return framework
-
-
-def _compliance_reader(request) -> None:
-    """Compliance across tools is for security and managers; owners read their own tools' posture tabs."""
-    if not roles.sees_everything(request.user):
-        raise PermissionDenied
 
 
 class AttestationForm(forms.Form):
@@ -61,41 +53,32 @@ def tool_posture(request, pk: int):
     return render(request, f"{template}#posture" if request.htmx else template, context)
 
 
-@portal_page(write=True)
+@portal_page(role="security")
 @require_POST
 def attest(request, pk: int):
-    if not roles.is_security(request.user):
-        raise PermissionDenied
     tool = get_object_or_404(AITool, pk=pk)
     form = AttestationForm(request.POST)
-    valid = form.is_valid()
-    control = (
-        Control.objects.filter(pk=form.cleaned_data["control"]).select_related("framework").first() if valid else None
-    )
+    control = None
+    if form.is_valid():
+        control = Control.objects.filter(pk=form.cleaned_data["control"]).select_related("framework").first()
     if control is None:
         messages.error(request, "Attestation needs a control, a note and an expiry date.")
-    elif posture.detectors_by_control().get(control.ref):
-        messages.error(request, "Detectors assess this control; fix the findings instead of attesting it.")
-    elif form.cleaned_data["expires_at"] <= timezone.localdate():
-        messages.error(request, "The attestation must expire in the future.")
     else:
-        expires = timezone.make_aware(
-            timezone.datetime.combine(form.cleaned_data["expires_at"], timezone.datetime.min.time())
-        )
-        attestation = Attestation.objects.create(
-            tool=tool, control=control, attested_by=request.user, note=form.cleaned_data["note"], expires_at=expires
-        )
-        after = {"tool": tool.pk, "control": control.ref, "expires_at": expires}
-        audit_record(
-            actor=request.user, action="control.attested", obj=attestation, after=after, comment=form.data["note"]
-        )
-        messages.success(request, f"Attested {control.ref} for {tool.name}.")
+        try:
+            attestation_create(
+                actor=request.user, tool=tool, control=control, expires_at=form.cleaned_data["expires_at"],
+                note=form.cleaned_data["note"],
+            )  # fmt: skip
+        except PortalError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"Attested {control.ref} for {tool.name}.")
     return redirect(f"{tool.get_absolute_url()}posture/?framework={control.framework.key if control else ''}")
 
 
-def _visible_snapshots(request, framework: Framework, day):
-    # Only security and managers reach these pages, and they see every tool: no per-tool scoping join needed.
-    _compliance_reader(request)
+def _visible_snapshots(framework: Framework, day):
+    # Only security and managers reach these pages (role "oversight"), and they see every tool: no per-tool scoping
+    # join needed.
     return PostureSnapshot.objects.filter(framework=framework, day=day)
 
 
@@ -134,12 +117,11 @@ def _not_assessed(framework: Framework) -> int:
     return sum(1 for control_id in live if f"{framework.key}:{control_id}" not in mapped)
 
 
-@portal_page
+@portal_page(role="oversight")
 def compliance_overview(request):
-    _compliance_reader(request)
     framework = _framework(request)
     day = posture.latest_day(framework)
-    snaps = _visible_snapshots(request, framework, day) if day else PostureSnapshot.objects.none()
+    snaps = _visible_snapshots(framework, day) if day else PostureSnapshot.objects.none()
     # One pass over the day's snapshot rows (one per tool) grouped by team and environment; the totals and both
     # breakdowns are sums of these few groups. Three queries over the same 10,000 rows cost 45 ms of this page.
     groups = list(
@@ -184,9 +166,8 @@ def compliance_overview(request):
     return render(request, f"{template}#overview" if request.htmx else template, context)
 
 
-@portal_page
+@portal_page(role="oversight")
 def control_detail(request, pk: int):
-    _compliance_reader(request)
     control = get_object_or_404(Control.objects.select_related("framework"), pk=pk)
     detectors = posture.detectors_by_control().get(control.ref, [])
     findings = (
@@ -194,11 +175,10 @@ def control_detail(request, pk: int):
         .select_related("tool", "identity")
         .order_by("tool__name", "-severity")
     )
-    page = Paginator(findings, 50).get_page(request.GET.get("page"))
     context = {
         "control": control,
         "detectors": detectors,
-        "page": page,
+        **paged(request, findings, per_page=50),
         "attestations": control.attestations.filter(expires_at__gt=timezone.now()).select_related(
             "tool", "attested_by"
         ),
@@ -206,10 +186,9 @@ def control_detail(request, pk: int):
     return render(request, "inventory/posture/control_detail.html", context)
 
 
-@portal_page
+@portal_page(role="oversight")
 def compliance_export(request):
     """The per-tool control matrix of one framework as CSV: pass, fail, attested or not_assessed per cell."""
-    _compliance_reader(request)
     framework = _framework(request)
     controls = list(framework.controls.filter(retired_at__isnull=True).order_by("order"))
     mapped = posture.detectors_by_control()
@@ -219,37 +198,28 @@ def compliance_export(request):
             "tool_id", "control_id"
         )
     )
-    writer = csv.writer(Echo())
 
     def cell(tool_id, control):
         if mapped.get(control.ref):
             return "fail" if (tool_id, control.pk) in failing else "pass"
         return "attested" if (tool_id, control.pk) in attested else "not_assessed"
 
-    def rows():
-        yield writer.writerow(["tool", "team", "environment", *[c.control_id for c in controls]])
-        tools = (
-            AITool.objects.visible_to(request.user).exclude(status="retired").select_related("team").order_by("slug")
-        )
-        for tool in tools.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [csv_cell(tool.slug), csv_cell(tool.team.slug if tool.team else ""), tool.environment,
-                 *[cell(tool.pk, c) for c in controls]]
-            )  # fmt: skip
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="posture-{framework.key}-{timezone.localdate()}.csv"'
-    return response
+    tools = AITool.objects.visible_to(request.user).exclude(status="retired").select_related("team").order_by("slug")
+    rows = (
+        [tool.slug, tool.team.slug if tool.team else "", tool.environment, *[cell(tool.pk, c) for c in controls]]
+        for tool in tools.iterator(chunk_size=2000)
+    )
+    header = ["tool", "team", "environment", *[c.control_id for c in controls]]
+    return csv_response(f"posture-{framework.key}-{timezone.localdate()}.csv", header, rows)
 
 
-@portal_page
+@portal_page(role="oversight")
 def compliance_report(request):
     """A dated, print-friendly report across frameworks, with the catalog versions used."""
-    _compliance_reader(request)
     sections = []
     for framework in Framework.objects.order_by("key"):
         day = posture.latest_day(framework)
-        snaps = _visible_snapshots(request, framework, day) if day else PostureSnapshot.objects.none()
+        snaps = _visible_snapshots(framework, day) if day else PostureSnapshot.objects.none()
         totals = snaps.aggregate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
         worst = ControlSnapshot.objects.filter(control__framework=framework, day=day, tools_failing__gt=0).order_by(
             "-tools_failing", "control__order"

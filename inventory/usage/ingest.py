@@ -5,7 +5,7 @@ reads new events past a watermark and applies the maximum per row in one UPDATE 
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -90,8 +90,10 @@ def _moment(value):
     if not isinstance(value, str):
         return None
     try:
-        return parse_datetime(value)
-    except ValueError:
+        moment = parse_datetime(value)
+        # PostgreSQL stores offsets up to +-15:59 and Python parses up to +-23:59: the instant, in UTC, fits both.
+        return moment.astimezone(UTC) if moment is not None and moment.tzinfo else moment
+    except (ValueError, OverflowError):
         return None
 
 

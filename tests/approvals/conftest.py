@@ -1,8 +1,20 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from approvals import services
 from approvals.models import PolicySettings
-from tests.factories import BindingFactory, IdentityFactory, ScopeFactory, ToolFactory, UserFactory
+from tests.factories import (
+    BindingFactory,
+    CredentialFactory,
+    GrantFactory,
+    IdentityFactory,
+    ScopeFactory,
+    TeamFactory,
+    ToolFactory,
+    UserFactory,
+)
 
 JUSTIFICATION = "The assistant drafts answers from the support knowledge base for agents."
 
@@ -56,3 +68,25 @@ def file_request(owner, tool, identity, scopes):
 @pytest.fixture
 def auto_approve_on(db):
     PolicySettings.objects.create(auto_approve_low_risk=True, auto_approve_max_days=7)
+
+
+@pytest.fixture
+def world(owner):
+    """A tool allowed for team members, its bound identity with a live credential and a grant on payments/*."""
+    alice = UserFactory(username="alice")
+    team = TeamFactory(slug="payments-team")
+    team.members.add(alice)
+    tool = ToolFactory(owner=owner, slug="release-agent", status="active")
+    tool.allowed_teams.add(team)
+    identity = IdentityFactory(owner=owner, name="svc-release")
+    BindingFactory(tool=tool, identity=identity)
+    credential = CredentialFactory(identity=identity, expires_at=timezone.now() + timedelta(days=30))
+    scope = ScopeFactory(name="deploy:release:write", risk="write")
+    grant = GrantFactory(
+        identity=identity, scope=scope, tool=tool, resource_constraint="project:payments/*",
+        expires_at=timezone.now() + timedelta(days=10),
+    )  # fmt: skip
+    return {
+        "alice": alice, "team": team, "tool": tool, "identity": identity, "credential": credential,
+        "scope": scope, "grant": grant,
+    }  # fmt: skip

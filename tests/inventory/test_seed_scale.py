@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from inventory.management.commands.seed_scale import OWNER_PREFIX
+from inventory.management.scale_estate import OWNER_PREFIX
 from inventory.models import AccessEvent, AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
 from tests.factories import ToolFactory
 

@@ -5,7 +5,8 @@ import json as jsonlib
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.audit.sealing import seal_all, verify
+from inventory.audit.sealing import seal_all
+from inventory.audit.verify import verify
 
 
 class Command(BaseCommand):

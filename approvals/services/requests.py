@@ -1,5 +1,5 @@
-"""Workflow transitions for scope requests and grants. Each is one transaction that locks the row it
-changes and writes its audit entry; mail goes out after commit.
+"""Scope requests: filing, deciding, cancelling and renewing. Each transition is one transaction that locks the
+request row and writes its audit entry; an approval issues the grants (`grants.grants_issue`); mail goes after commit.
 """
 
 from collections.abc import Sequence
@@ -11,20 +11,20 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from inventory.audit.record import audit_many, audit_record, snapshot
+from approvals import policy, tasks
+from approvals.choices import DecisionKind, RequestStatus
+from approvals.models import AccessRequest, Decision, RequestedScope
+from inventory.audit.record import audit_record
 from inventory.choices import GrantStatus
 from inventory.models import AITool, Scope, ScopeGrant, ServiceIdentity, ToolIdentity
 from inventory.resources import canonical_resource
 from nhi_portal import roles
 from nhi_portal.exceptions import Conflict, PortalError
 
-from . import policy, tasks
-from .choices import DecisionKind, RequestStatus
-from .models import AccessRequest, Decision, GrantIssue, PolicySettings, RequestedScope
+from .grants import grants_issue
 
 MIN_JUSTIFICATION_CHARS = 20
 MIN_JUSTIFICATION_WORDS = 4
-JOB = "job:approvals"
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,27 @@ def request_renew(*, requester, request_id: int) -> AccessRequest:
     )
 
 
+def request_may_decide(user, request: AccessRequest) -> bool:
+    """Whether the page offers approve and deny: what `request_decide` allows, read from the request's prefetched
+    decisions (the pending window aside: a decision after it answers 409 with the reason)."""
+    decided = any(d.approver_id == user.pk for d in request.decisions.all())
+    return roles.is_security(user) and request.is_pending and request.requester_id != user.pk and not decided
+
+
+def request_may_cancel(user, request: AccessRequest) -> bool:
+    return request.is_pending and request.requester_id == user.pk
+
+
+def request_may_renew(user, request: AccessRequest) -> bool:
+    """An approved request, renewed by someone who may still request scopes for its tool (`request_renew` then
+    refuses it if a grant of it was revoked, saying why)."""
+    return (
+        request.status == RequestStatus.APPROVED
+        and roles.may_write(user)
+        and AITool.objects.editable_by(user).filter(pk=request.tool_id).exists()
+    )
+
+
 def _lock_request(request_id: int) -> AccessRequest:
     # Every transition locks the request row first, so concurrent approvers queue behind each other.
     return AccessRequest.objects.select_for_update(of=("self",)).select_related("tool").get(pk=request_id)
@@ -231,59 +252,11 @@ def _decide(request: AccessRequest, *, approver, kind: str, comment: str, policy
         comment=comment,
     )
     if request.status == RequestStatus.APPROVED:
-        _issue_grants(request, approver=approver, actor_label=actor_label, now=now)
+        grants_issue(request, approver=approver, actor_label=actor_label, now=now)
     # Snapshot now: by the time the mail goes out a second approver may already have moved the request on.
     as_decided = {"status": request.status, "approvals": approvals, "required_approvals": request.required_approvals}
     transaction.on_commit(lambda: tasks.notify_request_decided.delay(decision.pk, **as_decided), robust=True)
     return decision
-
-
-def _issue_grants(request: AccessRequest, *, approver, actor_label: str | None, now: datetime) -> list[ScopeGrant]:
-    expires_at = now + timedelta(days=request.duration_days)
-    # The approval travels with the grant, so authorize can hold it against the policy as it is at decision time.
-    people = request.decisions.filter(kind=DecisionKind.APPROVE, approver__isnull=False).count()
-    by_policy = actor_label is not None and people == 0
-    grants = []
-    for item in request.items.select_related("scope"):
-        # A renewal (or a grant issued meanwhile by another request) is superseded, never duplicated.
-        current = (
-            ScopeGrant.objects.select_for_update()
-            .filter(identity=request.identity, scope=item.scope, resource_constraint=item.resource_constraint)
-            .filter(status=GrantStatus.ACTIVE)
-            .first()
-        )
-        if current is not None:
-            before = snapshot(current)
-            current.status = GrantStatus.EXPIRED
-            current.save(update_fields=["status"])
-            audit_record(
-                actor=approver,
-                actor_label=actor_label,
-                action="grant.superseded",
-                obj=current,
-                before={"status": before["status"]},
-                after={"status": current.status, "superseded_by_request": request.pk},
-            )
-        grant = ScopeGrant.objects.create(
-            identity=request.identity,
-            scope=item.scope,
-            tool=request.tool,
-            resource_constraint=item.resource_constraint,
-            granted_at=now,
-            expires_at=expires_at,
-            approvals=people,
-            approved_by_policy=by_policy,
-        )
-        GrantIssue.objects.create(request=request, grant=grant, approved_until=expires_at)
-        audit_record(
-            actor=approver,
-            actor_label=actor_label,
-            action="grant.issued",
-            obj=grant,
-            after={**snapshot(grant), "request": request.pk},
-        )
-        grants.append(grant)
-    return grants
 
 
 @transaction.atomic
@@ -303,163 +276,5 @@ def request_cancel(*, actor, request_id: int, comment: str = "") -> AccessReques
     return request
 
 
-def grant_may_revoke(user, grant: ScopeGrant) -> bool:
-    if roles.is_security(user):
-        return True
-    if not roles.may_write(user):
-        return False
-    return grant.identity.owner_id == user.pk or (grant.tool_id is not None and grant.tool.owner_id == user.pk)
-
-
-@transaction.atomic
-def grant_revoke(*, actor, grant_id: int, reason: str) -> ScopeGrant:
-    # Lock only the grant row: `tool` is nullable, and PostgreSQL cannot lock the nullable side of an outer join.
-    grant = (
-        ScopeGrant.objects.select_for_update(of=("self",)).select_related("identity", "tool", "scope").get(pk=grant_id)
-    )
-    if not grant_may_revoke(actor, grant):
-        raise PermissionDenied("Only security or the owner can revoke this grant.")
-    reason = (reason or "").strip()
-    if not reason:
-        raise PortalError("Give a reason for revoking.", field="reason")
-    if grant.status != GrantStatus.ACTIVE:
-        raise Conflict(f"This grant is already {grant.get_status_display().lower()}.")
-    grant.status, grant.revoked_at, grant.revoke_reason = GrantStatus.REVOKED, timezone.now(), reason
-    grant.save(update_fields=["status", "revoked_at", "revoke_reason"])
-    audit_record(
-        actor=actor,
-        action="grant.revoked",
-        obj=grant,
-        before={"status": GrantStatus.ACTIVE},
-        after={"status": grant.status, "revoked_at": grant.revoked_at},
-        comment=reason,
-    )
-    return grant
-
-
-BATCH = 2000
-
-
-def grants_expire_due(*, now: datetime | None = None) -> int:
-    """Expire every active grant past its end: one UPDATE and one audit INSERT per batch, never a row loop."""
-    now = now or timezone.now()
-    total = 0
-    while True:
-        with transaction.atomic():
-            due = list(
-                ScopeGrant.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(status=GrantStatus.ACTIVE, expires_at__lte=now)
-                .order_by("pk")
-                .values_list("pk", "scope__name", "identity__name")[:BATCH]
-            )
-            if not due:
-                return total
-            ScopeGrant.objects.filter(pk__in=[pk for pk, _, _ in due]).update(status=GrantStatus.EXPIRED)
-            audit_many(
-                action="grant.expired",
-                object_type="inventory.scopegrant",
-                objects=[(pk, f"{scope} for {identity}") for pk, scope, identity in due],
-                before={"status": GrantStatus.ACTIVE},
-                after={"status": GrantStatus.EXPIRED},
-                actor_label=JOB,
-            )
-        total += len(due)
-
-
-def requests_expire_stale(*, now: datetime | None = None) -> int:
-    """Pending requests nobody decided on within the policy's window expire."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(days=policy.PENDING_EXPIRY_DAYS)
-    total = 0
-    while True:
-        with transaction.atomic():
-            stale = list(
-                AccessRequest.objects.select_for_update(skip_locked=True)
-                .filter(status=RequestStatus.PENDING, created_at__lte=cutoff)
-                .order_by("pk")
-                .values_list("pk", flat=True)[:BATCH]
-            )
-            if not stale:
-                return total
-            AccessRequest.objects.filter(pk__in=stale).update(status=RequestStatus.EXPIRED, decided_at=now)
-            audit_many(
-                action="request.expired",
-                object_type="approvals.accessrequest",
-                objects=[(pk, f"Request #{pk}") for pk in stale],
-                before={"status": RequestStatus.PENDING},
-                after={"status": RequestStatus.EXPIRED},
-                actor_label=JOB,
-                comment=f"No decision within {policy.PENDING_EXPIRY_DAYS} days.",
-            )
-        total += len(stale)
-
-
-def grants_remind_expiring(*, now: datetime | None = None) -> int:
-    """Queue one reminder per owner for their grants that expire within the reminder window and were not reminded
-    yet; returns how many grants. The task marks them reminded only once the mail has gone out.
-
-    Nothing is claimed here (no column for it, and the default cache is per process, so a cache key would not be
-    seen by the other workers): if this hourly job runs again while an owner's reminder is still queued or
-    retrying, the owner gets a second task but not a second mail, because the task mails and marks only the grants
-    still unmarked, under a row lock (`notifications.grants_expiring`)."""
-    now = now or timezone.now()
-    due = (
-        ScopeGrant.objects.filter(status=GrantStatus.ACTIVE, expiry_reminded_at__isnull=True)
-        .filter(expires_at__gt=now, expires_at__lte=now + timedelta(days=policy.REMINDER_DAYS))
-        .order_by("pk")
-        .values_list("tool__owner_id", "identity__owner_id", "pk")
-    )
-    by_owner: dict[int, list[int]] = {}
-    for tool_owner, identity_owner, pk in due:
-        # The tool's owner answers for a grant made for a tool; the identity's owner for one made for any tool.
-        by_owner.setdefault(tool_owner or identity_owner, []).append(pk)
-    # No writes to wait for, so no on_commit: queue now.
-    for owner_id, grant_ids in by_owner.items():
-        tasks.notify_grants_expiring.delay(owner_id, grant_ids)
-    return sum(len(grant_ids) for grant_ids in by_owner.values())
-
-
 def _request_state(request: AccessRequest) -> dict:
     return {"status": request.status, "required_approvals": request.required_approvals}
-
-
-@transaction.atomic
-def policy_settings_update(*, actor, auto_approve_low_risk: bool, auto_approve_max_days: int) -> PolicySettings:
-    """Security switches low-risk auto-approval on or off; the change is audited like any other."""
-    if not roles.is_security(actor):
-        raise PermissionDenied("Only the security team changes the approval policy.")
-    if not 1 <= auto_approve_max_days <= policy.MAX_DAYS_BY_RISK["read"]:
-        raise PortalError("Auto-approval may cover 1 to 90 days.", field="auto_approve_max_days")
-    current = PolicySettings.objects.select_for_update().order_by("pk").first() or PolicySettings()
-    before = {
-        "auto_approve_low_risk": current.auto_approve_low_risk,
-        "auto_approve_max_days": current.auto_approve_max_days,
-    }
-    current.auto_approve_low_risk, current.auto_approve_max_days = auto_approve_low_risk, auto_approve_max_days
-    current.updated_by = actor
-    current.save()
-    after = {"auto_approve_low_risk": auto_approve_low_risk, "auto_approve_max_days": auto_approve_max_days}
-    audit_record(actor=actor, action="policy.updated", obj=current, before=before, after=after)
-    if before["auto_approve_low_risk"] and not auto_approve_low_risk:
-        _withdraw_auto_approvals(actor)
-    return current
-
-
-def _withdraw_auto_approvals(actor) -> None:
-    """Switching auto-approval off withdraws what it approved: those grants no longer meet the policy, and wait
-    (denied as grant_unapproved, listed by its detector) for a person to approve them."""
-    withdrawn = list(
-        ScopeGrant.objects.select_for_update(of=("self",))
-        .filter(status=GrantStatus.ACTIVE, approved_by_policy=True)
-        .values_list("pk", "scope__name", "identity__name")
-    )
-    ScopeGrant.objects.filter(pk__in=[pk for pk, _, _ in withdrawn]).update(approved_by_policy=False)
-    audit_many(
-        action="grant.auto_approval_withdrawn",
-        object_type="inventory.scopegrant",
-        objects=[(pk, f"{scope} for {identity}") for pk, scope, identity in withdrawn],
-        before={"approved_by_policy": True},
-        after={"approved_by_policy": False},
-        actor_label=actor.get_username(),
-        comment="Auto-approval was switched off.",
-    )

@@ -1,0 +1,32 @@
+"""The compliance matrix is exported through the one CSV helper (inventory/exports.py): streamed, named by framework
+and day, every cell neutralised like the other exports."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from inventory.models import Control
+from tests.factories import TeamFactory, ToolFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_matrix_goes_through_the_csv_helper(page_as, owner):
+    team = TeamFactory(name="Formula team", slug="=cmd|'/c calc'!A0")
+    ToolFactory(owner=owner, slug="@sum", team=team, environment="prod")
+    ToolFactory(owner=owner, slug="plain", team=None, environment="dev")
+    response = page_as("manager").get(reverse("inventory:compliance_export"), {"framework": "OWASP-NHI-2025"})
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    day = timezone.localdate().isoformat()
+    assert response["Content-Disposition"] == f'attachment; filename="posture-OWASP-NHI-2025-{day}.csv"'
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    controls = Control.objects.filter(framework__key="OWASP-NHI-2025", retired_at__isnull=True).order_by("order")
+    assert rows[0] == ["tool", "team", "environment", *controls.values_list("control_id", flat=True)]
+    by_tool = {row[0]: row for row in rows[1:]}
+    assert by_tool["'@sum"][:3] == ["'@sum", "'=cmd|'/c calc'!A0", "prod"]
+    assert by_tool["plain"][:3] == ["plain", "", "dev"]
+    assert set(by_tool["plain"][3:]) <= {"pass", "fail", "attested", "not_assessed"}

@@ -5,7 +5,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from inventory.models import AccessEvent
-from tests.approvals.authorize_helpers import _token, ask
+from tests.approvals.authorize_helpers import ask, gateway_token
 from tests.approvals.test_authorize import _expire_grant_in_time, _one_approver_for_write
 from tests.factories import (
     CredentialFactory,
@@ -43,8 +43,8 @@ def test_a_token_limited_to_one_tool_cannot_replay_another_tools_allow(world, ga
     """Reproduced in issue 11: a second token of the same gateway, limited to another tool, replayed an allow."""
     ToolFactory(owner=world["tool"].owner, slug="other-tool")
     unlimited, limited = APIClient(), APIClient()
-    unlimited.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw')}")
-    limited.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw', 'other-tool')}")
+    unlimited.credentials(HTTP_AUTHORIZATION=f"Token {gateway_token('gw')}")
+    limited.credentials(HTTP_AUTHORIZATION=f"Token {gateway_token('gw', 'other-tool')}")
     assert ask(unlimited, request_id="gw-7")["decision"] == "allow"
     replay = ask(limited, request_id="gw-7")
     assert (replay["decision"], replay["reason"]) == ("deny", "gateway_not_allowed_for_tool")
@@ -75,9 +75,9 @@ def test_credential_named_by_id_is_recorded(api_as, world):
 def test_gateway_token_limited_to_its_tools(gateway, world, owner):
     ToolFactory(owner=owner, slug="other-tool")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw', 'other-tool')}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {gateway_token('gw', 'other-tool')}")
     assert ask(client)["reason"] == "gateway_not_allowed_for_tool"
-    client.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw', 'release-agent')}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {gateway_token('gw', 'release-agent')}")
     assert ask(client)["decision"] == "allow"
-    client.credentials(HTTP_AUTHORIZATION=f"Token {_token('gw')}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {gateway_token('gw')}")
     assert ask(client)["decision"] == "allow"

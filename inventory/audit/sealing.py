@@ -3,7 +3,7 @@
 Every minute a job seals the entries written since the last batch: it hashes each entry (canonical JSON of its
 columns), stores the leaf hashes, and stores an HMAC-SHA256 (key AUDIT_SEAL_KEY, kept outside the database) over the
 previous batch's digest, the batch's id range and the leaves, so the batches form a chain, as cloud audit trails do
-with digest files. `verify` recomputes everything and names what was changed, deleted, inserted or reordered.
+with digest files. `verify` (inventory/audit/verify.py) recomputes everything and names what was changed, deleted, inserted or reordered.
 
 - Ranges are contiguous: a batch covers every id from the one after the previous batch's last id to its own last id,
   and records the ids absent from that range (sequences leave gaps). A row that turns up anywhere in a sealed range
@@ -12,12 +12,12 @@ with digest files. `verify` recomputes everything and names what was changed, de
   rotated with the old key moved to AUDIT_SEAL_OLD_KEYS. Batches sealed before key ids existed have none and are
   verified with the current key, in the format of the time, which did not bind the range: the gaps between those
   batches cannot be checked.
-- After the batches commit, their digests are appended to the anchor (inventory/anchor.py), a write-once store
+- After the batches commit, their digests are appended to the anchor (inventory/audit/anchor.py), a write-once store
   outside the database; each run first anchors whatever an earlier run sealed but did not get to anchor. The chain
   alone proves nothing against someone who deletes its tail, or truncates the batches and lets this job re-seal
   edited history with the real key; the anchor still has the digests they replaced.
 - Entries inside the grace period cannot be sealed yet. Each run appends a "watch" per stream to the anchor (see
-  inventory/seal_watch.py): the ids beyond the last anchored batch and an HMAC over (id, leaf hash) in order, so an
+  inventory/audit/watch.py): the ids beyond the last anchored batch and an HMAC over (id, leaf hash) in order, so an
   entry deleted or changed after a run saw it is named even though it was never sealed. A watch is written even when
   there is nothing to watch: it marks how far the anchor goes, so a run reads only the anchor's end.
   What remains open: an entry deleted or changed before any run saw it, that is within about one seal interval (a

@@ -27,8 +27,8 @@ Governance rules: an import records what the source shows; it never grants and n
   or changed, with the changed fields before and after (`inventory.imports.audit`); unchanged objects get none.
 - One-line text (every CharField) refuses control characters; multi-line text keeps newlines and tabs.
 
-This module runs an import; `import_rows` reads the document, `import_store` looks up and writes, and
-`import_audit` turns what was written into the per-object audit entries.
+This module runs an import; `imports.rows` reads the document, `imports.store` looks up and writes, and
+`imports.audit` turns what was written into the per-object audit entries.
 """
 
 import uuid

@@ -269,7 +269,7 @@ CREDENTIAL_FINGERPRINT_KEY = env_str("CREDENTIAL_FINGERPRINT_KEY", "nhi-portal-f
 AUDIT_SEAL_KEY = env_str("AUDIT_SEAL_KEY", "nhi-portal-audit-seal-dev-key")
 # Retired seal keys, comma-separated: batches record which key sealed them, so these keep older batches verifiable.
 AUDIT_SEAL_OLD_KEYS = env_list("AUDIT_SEAL_OLD_KEYS")
-# Write-once log outside the database that every sealed batch's digest is appended to (see inventory/anchor.py).
+# Write-once log outside the database that every sealed batch's digest is appended to (see inventory/audit/anchor.py).
 AUDIT_ANCHOR_PATH = env_str("AUDIT_ANCHOR_PATH", str(VAR_DIR / "audit-anchor.jsonl"))
 
 # Largest accepted bulk-import document; above it the request is refused before parsing.

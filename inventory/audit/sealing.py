@@ -3,7 +3,8 @@
 Every minute a job seals the entries written since the last batch: it hashes each entry (canonical JSON of its
 columns), stores the leaf hashes, and stores an HMAC-SHA256 (key AUDIT_SEAL_KEY, kept outside the database) over the
 previous batch's digest, the batch's id range and the leaves, so the batches form a chain, as cloud audit trails do
-with digest files. `verify` (inventory/audit/verify.py) recomputes everything and names what was changed, deleted, inserted or reordered.
+with digest files. `verify` (inventory/audit/verify.py) recomputes everything and names what was changed, deleted,
+inserted or reordered.
 
 - Ranges are contiguous: a batch covers every id from the one after the previous batch's last id to its own last id,
   and records the ids absent from that range (sequences leave gaps). A row that turns up anywhere in a sealed range

@@ -131,6 +131,12 @@ class AuditedChangesMixin:
             for obj in queryset:
                 self.delete_model(request, obj)
 
+    def get_actions(self, request):
+        # Bulk actions write with queryset.update(), past save_model (django-celery-beat's "disable selected tasks"
+        # would pause the sealing job unaudited): only the delete action, which goes through delete_queryset, stays.
+        actions = super().get_actions(request)
+        return {name: action for name, action in actions.items() if name == "delete_selected"}
+
 
 class SecretFreeForm(forms.ModelForm):
     """Refuses free text holding a secret: an admin change is copied into the audit trail, where it stays."""

@@ -303,3 +303,21 @@ def test_deleting_an_api_token_in_the_admin_is_audited(superuser):
     assert client.post(url, {"post": "yes"}).status_code == 302
     assert not AuthToken.objects.filter(pk=instance.pk).exists()
     assert AuditEntry.objects.filter(action="authtoken.admin_deleted").exists()
+
+
+def test_bulk_actions_that_bypass_the_audit_are_gone(superuser):
+    """django-celery-beat's "disable selected tasks" updates rows in bulk, past the audit: it must not be offered."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    task = PeriodicTask.objects.create(name="seal", task="inventory.tasks.seal_audit_trail", interval=every)
+    client = Client()
+    client.force_login(superuser)
+    url = reverse("admin:django_celery_beat_periodictask_changelist")
+    client.post(url, {"action": "disable_tasks", "_selected_action": [task.pk]})
+    task.refresh_from_db()
+    assert task.enabled
+    request = RequestFactory().get(url)
+    request.user = superuser
+    for model_admin in admin.site._registry.values():
+        assert set(model_admin.get_actions(request)) <= {"delete_selected"}

@@ -72,6 +72,8 @@ QUESTION = (
     QuestionField(
         "credential", 80, "Id or fingerprint of the credential it will use.", problem="a credential fingerprint"
     ),
+    QuestionField("agent", MAX_REF, "The agent acting for the human, when the gateway knows it (recorded only)."),
+    QuestionField("action", MAX_REF, "What the gateway was asked to run, e.g. the MCP tool name (recorded only)."),
 )
 
 
@@ -84,6 +86,8 @@ class AuthorizationQuery:
     resource: Any = ""
     request_id: Any = ""
     credential: Any = ""
+    agent: Any = ""
+    action: Any = ""
 
     @classmethod
     def from_body(cls, body: Any) -> "AuthorizationQuery":
@@ -176,7 +180,7 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
     canonical = canonical_resource(sent) if sent else ""
     resource = sent if canonical is None else canonical
     if errors:
-        return _record_invalid(source, resource, refs, errors, now, "invalid_request")
+        return _record_invalid(source, resource, refs, errors, now, "invalid_request", _context(query))
     request_id, replay_of = query.request_id, None
     for _ in range(2):
         recorded = decide_and_record(
@@ -191,6 +195,7 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
             source=source,
             request_id=request_id,
             refs=refs,
+            context=_context(query),
             now=now,
         )
         if recorded is not None:
@@ -201,17 +206,25 @@ def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision
         replay_of = first["id"] if first else None
         if first is not None and not _same_request(first, refs, resource):
             errors = {"request_id": "already used for a different request"}
-            decision = _record_invalid(source, resource, refs, errors, now, "request_id_reused")
+            decision = _record_invalid(source, resource, refs, errors, now, "request_id_reused", _context(query))
             decision.replayed, decision.replay_of = True, replay_of
             return decision
         request_id = ""
     raise RuntimeError("a decision without a request id cannot conflict")  # pragma: no cover
 
 
-def _record_invalid(source: str, resource: str, refs: dict, errors: dict, now, reason: str) -> Decision:
+def _context(query: AuthorizationQuery) -> dict[str, str | None]:
+    """The agent and the action, recorded as sent (cut to fit); absent is NULL, so they cost a sealed leaf nothing."""
+    return {
+        name: _storable(value)[:MAX_REF] if isinstance(value, str) and value else None
+        for name, value in (("agent", query.agent), ("action", query.action))
+    }
+
+
+def _record_invalid(source: str, resource: str, refs: dict, errors: dict, now, reason: str, context) -> Decision:
     event = AccessEvent(
         occurred_at=now, kind=AccessEvent.Kind.DECISION, source=source, resource=resource,
-        decision=AccessEvent.Decision.DENY, reason=reason, **refs,
+        decision=AccessEvent.Decision.DENY, reason=reason, **refs, **context,
     )  # fmt: skip
     insert_event(event)
     return Decision(event.decision, event.reason, event.pk, None, errors=errors)

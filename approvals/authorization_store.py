@@ -33,6 +33,8 @@ User = get_user_model()
 
 ALLOWED = "allowed"
 NO_ACTIVE_GRANT = "no_active_grant"
+# The event columns a decision leaves NULL: they belong to observed usage and to tool listings.
+NOT_DECIDED = frozenset({"decision_event", "outcome", "duration_ms", "detail"})
 
 
 def rules(*, credential_named: bool, token: bool) -> list[tuple[str, str]]:
@@ -46,17 +48,17 @@ def rules(*, credential_named: bool, token: bool) -> list[tuple[str, str]]:
     if token:
         checks.append(("gateway_not_allowed_for_tool", "c.refused"))
     checks += [
-        ("tool_inactive", f"c.tool_status = {literal(ToolStatus.RETIRED)}"),
+        ("tool_inactive", f"c.tstat = {literal(ToolStatus.RETIRED)}"),
         ("unknown_identity", "c.identity_id IS NULL"),
         ("identity_not_bound_to_tool", "NOT c.bound"),
-        ("identity_disabled", f"c.identity_status <> {literal(IdentityStatus.ACTIVE)}"),
+        ("identity_disabled", f"c.istat <> {literal(IdentityStatus.ACTIVE)}"),
     ]
     if credential_named:
         checks.append(("credential_revoked", "c.named_credential_id IS NULL"))
     checks += [
         # NULL: the identity has no credentials on record at all (federated, say), which is not a revoked one.
         ("credential_revoked", "COALESCE(c.live_creds, 1) = 0"),
-        ("unknown_user", "c.user_id IS NULL OR NOT c.user_active"),
+        ("unknown_user", "c.user_id IS NULL OR NOT c.uact"),
         ("user_not_allowed_for_tool", "NOT c.usable"),
         ("unknown_scope", "c.scope_id IS NULL"),
         ("invalid_resource", "NOT %(resource_ok)s"),
@@ -120,11 +122,11 @@ def _context_columns(credential: str, token: bool) -> list[str]:
     live = f"{_cred('revoked_at')} IS NULL AND ({_cred('expires_at')} IS NULL OR {_cred('expires_at')} > %(now)s)"
     columns = [
         f"{tool_id} AS tool_id",
-        f"t.{column(AITool, 'status')} AS tool_status",
+        f"t.{column(AITool, 'status')} AS tstat",
         f"{identity_id} AS identity_id",
-        f"i.{column(ServiceIdentity, 'status')} AS identity_status",
+        f"i.{column(ServiceIdentity, 'status')} AS istat",
         f"{user_id} AS user_id",
-        f"u.{column(User, 'is_active')} AS user_active",
+        f"u.{column(User, 'is_active')} AS uact",
         f"s.{column(Scope, 'id')} AS scope_id",
         # The policy facts of this scope and tool as they are now, for every candidate grant's approval check.
         f"({policy.requires_two_sql(scope='s', tool='t')}) AS two",
@@ -240,8 +242,10 @@ def decision_sql(
         "on_behalf_of": "d.user_id",
         "scope": "d.scope_id",
         "credential": "d.named_credential_id" if credential else "NULL",
+        "agent": "%(agent)s",
+        "action": "%(action)s",
     }
-    fields = {f.name for f in AccessEvent._meta.concrete_fields if not f.primary_key}
+    fields = {f.name for f in AccessEvent._meta.concrete_fields if not f.primary_key} - NOT_DECIDED
     if set(values) != fields:
         raise RuntimeError(f"the decision insert does not cover AccessEvent: {sorted(set(values) ^ fields)}")
     # The conflict target names the request-id constraint (uniq_event_request_id): a repeated request id inserts
@@ -270,8 +274,8 @@ def decision_sql(
     """
     # One line: psycopg caches how it parses a statement's placeholders only up to 4 KB of text (parsing this one
     # afresh cost 40 us a call); tests/approvals/test_authorize.py holds the common shapes to that. No literal here
-    # holds a space or a comma, so nothing but layout changes.
-    return " ".join(sql.split()).replace(" = ", "=").replace(", ", ",")
+    # holds a space, a comma or a comparison, so nothing but layout changes.
+    return " ".join(sql.split()).replace(" = ", "=").replace(", ", ",").replace(" > ", ">").replace(" <> ", "<>")
 
 
 def decide_and_record(
@@ -287,6 +291,7 @@ def decide_and_record(
     source: str,
     request_id: str,
     refs: dict[str, str],
+    context: dict[str, str | None],
     now,
 ) -> tuple[int, str, str, int | None] | None:
     """Decide, record, and return (event id, decision, reason, grant id); None if the request id was recorded
@@ -318,6 +323,7 @@ def decide_and_record(
         "source": source,
         "request_id": request_id,
         **refs,
+        **context,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

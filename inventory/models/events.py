@@ -18,6 +18,7 @@ class AccessEvent(AppendOnlyModel):
     class Kind(models.TextChoices):
         DECISION = "decision", "Authorization decision"
         OBSERVED = "observed", "Observed usage"
+        LISTING = "list", "Tool listing"
 
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(auto_now_add=True)
@@ -47,6 +48,24 @@ class AccessEvent(AppendOnlyModel):
     decision = models.CharField(max_length=5, choices=Decision.choices)
     reason = models.CharField(max_length=64)
     grant = models.ForeignKey("inventory.ScopeGrant", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # What a gateway knows beyond the question. Nullable, so that events sealed before these columns existed keep
+    # their leaf hashes (a NULL column is left out of the leaf).
+    agent = models.CharField(
+        max_length=200, null=True, blank=True, help_text="The agent acting for the human (a token's act.sub)."
+    )
+    action = models.CharField(
+        max_length=200, null=True, blank=True, help_text="What the gateway was asked to run: the MCP tool name."
+    )
+    # Observed usage that a gateway reports after a call: the decision that let it run, and how it went. No database
+    # constraint: events are append-only and sealed, and a month of them may be archived apart from another.
+    decision_event = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+",
+        db_index=False, help_text="The authorization decision this usage followed.",
+    )  # fmt: skip
+    outcome = models.CharField(max_length=16, null=True, blank=True, help_text="ok or error, as the gateway saw it.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # A tool listing's answers: the pairs asked and those allowed (it grants nothing).
+    detail = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -60,6 +79,9 @@ class AccessEvent(AppendOnlyModel):
             models.Index(fields=["identity", "occurred_at"]),
             models.Index(fields=["decision", "occurred_at"]),
             models.Index(fields=["on_behalf_of", "occurred_at"]),
+            models.Index(
+                fields=["decision_event"], condition=Q(decision_event__isnull=False), name="event_follows_decision"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from inventory.models import AccessEvent
 from inventory.resources import canonical_resource
 
-from .authorization_store import decide_and_record, insert_event
+from .authorization_store import answer_questions, decide_and_record, insert_event
 
 MAX_REF = 200
 MAX_RESOURCE = 500
@@ -228,3 +228,109 @@ def _record_invalid(source: str, resource: str, refs: dict, errors: dict, now, r
     )  # fmt: skip
     insert_event(event)
     return Decision(event.decision, event.reason, event.pk, None, errors=errors)
+
+
+# Tool listings ------------------------------------------------------------------------------------------------------
+
+MAX_LISTING = 200
+LISTED = "listed"
+
+
+@dataclass
+class Listing:
+    event_id: int
+    answers: list[dict]
+
+
+class ListingInvalid(ValueError):
+    def __init__(self, errors: dict):
+        super().__init__("invalid listing question")
+        self.errors = errors
+
+
+def _listing_problems(body: Any) -> dict:
+    if not isinstance(body, dict):
+        return {"non_field_errors": "a JSON object"}
+    query = AuthorizationQuery.from_body({**body, "scope": "-"})
+    problems = {name: message for name, message in query.problems().items() if name not in ("scope", "request_id")}
+    checks = body.get("checks")
+    if not isinstance(checks, list) or not 1 <= len(checks) <= MAX_LISTING:
+        problems["checks"] = f"a list of 1 to {MAX_LISTING} objects with a scope and a resource"
+        return problems
+    for index, check in enumerate(checks):
+        item = AuthorizationQuery.from_body({"tool": "-", "identity": "-", "on_behalf_of": "-", **_only(check)})
+        bad = [f"{k}: {v}" for k, v in item.problems().items() if k in ("scope", "resource")]
+        bad += [p for p in (_any_resource_problem(check),) if p]
+        if not isinstance(check, dict) or bad:
+            problems[f"checks[{index}]"] = "; ".join(bad) or "an object"
+    return problems
+
+
+def _only(check: Any) -> dict:
+    return {k: check.get(k) for k in ("scope", "resource")} if isinstance(check, dict) else {}
+
+
+def _any_resource_problem(check: Any) -> str:
+    if isinstance(check, dict) and check.get("any_resource") not in (None, True, False):
+        return "any_resource: true or false"
+    return ""
+
+
+def authorize_listing(*, body: Any, source: str, token=None) -> Listing:
+    """Which of these scope and resource pairs would be allowed now, for one tool, identity and human?
+
+    A gateway asks this to list only the tools a human may call. A check with `any_resource` asks whether some
+    resource could be allowed (a live, approved grant for the scope, whatever its constraint): the call's own
+    resource is known only when it is made. Each pair is decided by the rules `authorize`
+    uses, and nothing is granted: the tool call itself is asked about again, and recorded, when it happens. The
+    listing is recorded as one event (kind `list`) with every answer in `detail`."""
+    errors = _listing_problems(body)
+    if errors:
+        raise ListingInvalid(errors)
+    query = AuthorizationQuery.from_body({**body, "scope": "-"})
+    now = timezone.now()
+    questions, asked = [], []
+    for check in body["checks"]:
+        any_resource = check.get("any_resource") is True
+        sent = "" if any_resource else _storable(check.get("resource") or "")[:MAX_RESOURCE]
+        canonical = canonical_resource(sent) if sent else ""
+        resource = sent if canonical is None else canonical
+        questions.append((check["scope"], resource, canonical is not None, any_resource))
+        asked.append(_ref(check["scope"]))
+    rows = answer_questions(
+        tool=query.tool,
+        identity=query.identity,
+        user=query.on_behalf_of,
+        questions=questions,
+        token_id=None if token is None else token.pk,
+        now=now,
+    )
+    answers = [
+        {
+            "scope": scope,
+            "resource": resource,
+            "decision": AccessEvent.Decision.ALLOW if reason == "allowed" else AccessEvent.Decision.DENY,
+            "reason": reason,
+            "grant": grant if reason == "allowed" else None,
+        }
+        for scope, (_, resource, *_), (reason, grant, *_) in zip(asked, questions, rows, strict=True)
+    ]
+    _, _, tool_id, identity_id, user_id = rows[0]
+    any_allowed = any(a["decision"] == AccessEvent.Decision.ALLOW for a in answers)
+    event = AccessEvent(
+        occurred_at=now,
+        kind=AccessEvent.Kind.LISTING,
+        source=source[:150],
+        tool_id=tool_id,
+        tool_ref=_ref(query.tool),
+        identity_id=identity_id,
+        identity_ref=_ref(query.identity),
+        on_behalf_of_id=user_id,
+        on_behalf_of_ref=_ref(query.on_behalf_of)[:150],
+        decision=AccessEvent.Decision.ALLOW if any_allowed else AccessEvent.Decision.DENY,
+        reason=LISTED,
+        detail={"answers": [[a["scope"], a["resource"], a["reason"]] for a in answers]},
+        **_context(query),
+    )
+    insert_event(event)
+    return Listing(event.pk, answers)

@@ -163,8 +163,10 @@ def _context_columns(credential: str, token: bool) -> list[str]:
     return columns
 
 
-def _grant_rows(vendor: str) -> str:
-    """Each candidate grant (this identity and scope, for this tool or any tool) with its facts, computed once."""
+def _grant_rows(vendor: str, any_resource: bool = False) -> str:
+    """Each candidate grant (this identity and scope, for this tool or any tool) with its facts, computed once.
+    `any_resource`: the question names no resource (a listing: may the human call this at all?), so every grant
+    covers it."""
     active, expires = f"{_grant('status')} = {literal(GrantStatus.ACTIVE)}", _grant("expires_at")
     current = f"{active} AND ({expires} IS NULL OR {expires} > %(now)s)"
     below = policy.grant_below_policy_sql(grant="sg", requires_two="c.two", production="c.prod")
@@ -172,7 +174,7 @@ def _grant_rows(vendor: str) -> str:
         "id": _grant("id"),
         "st": _grant("status"),
         "cur": current,
-        "hit": resource_matches(_grant("resource_constraint"), vendor),
+        "hit": "TRUE" if any_resource else resource_matches(_grant("resource_constraint"), vendor),
         "low": below,
         "bare": policy.grant_unapproved_sql(grant="sg"),
     }
@@ -202,6 +204,40 @@ def _grant_columns() -> list[str]:
     ]
 
 
+def _decision_ctes(vendor, tool_by_id, identity_by_id, user_by_id, scope_by_id, credential, token, any_resource=False):
+    """`WITH c, g, d`: the question resolved (`c`), its candidate grants (`g`) and the answer (`d.reason`).
+
+    Natural keys are unique columns, so each LEFT JOIN from the one-row `asked` matches at most one row: `c` is
+    exactly one row whatever was asked, and `g`, an aggregate without GROUP BY, is too.
+    """
+    cases = " ".join(
+        f"WHEN {_fail_closed(reason, condition)} THEN {literal(reason)}"
+        for reason, condition in rules(credential_named=bool(credential), token=token)
+    )
+    return f"""
+        WITH c AS (
+            SELECT {", ".join(_context_columns(credential, token))}
+            FROM (SELECT 1) q
+            LEFT JOIN {table(AITool)} t ON t.{_key(AITool, tool_by_id, "slug")} = %(tool)s
+            LEFT JOIN {table(ServiceIdentity)} i ON i.{_key(ServiceIdentity, identity_by_id, "name")} = %(identity)s
+            LEFT JOIN {table(User)} u ON u.{_key(User, user_by_id, "username")} = %(user)s
+            LEFT JOIN {table(Scope)} s ON s.{_key(Scope, scope_by_id, "name")} = %(scope)s
+        ),
+        g AS (SELECT {", ".join(_grant_columns())} FROM ({_grant_rows(vendor, any_resource)}) x),
+        d AS (
+            SELECT c.*, g.granted, CASE {cases} ELSE {literal(NO_ACTIVE_GRANT)} END AS reason
+            FROM c CROSS JOIN g
+        )
+    """
+
+
+def _one_line(sql: str) -> str:
+    # One line: psycopg caches how it parses a statement's placeholders only up to 4 KB of text (parsing this one
+    # afresh cost 40 us a call); tests/approvals/test_authorize.py holds the common shapes to that. No literal here
+    # holds a space, a comma or a comparison, so nothing but layout changes.
+    return " ".join(sql.split()).replace(" = ", "=").replace(", ", ",").replace(" > ", ">").replace(" <> ", "<>")
+
+
 @cache
 def decision_sql(
     vendor: str,
@@ -212,15 +248,7 @@ def decision_sql(
     credential: str,
     token: bool,
 ) -> str:
-    """`credential` is "" (none named), "id" or "fingerprint"; `vendor` is the database's (the match differs).
-
-    Natural keys are unique columns, so each LEFT JOIN from the one-row `asked` matches at most one row: `c` is
-    exactly one row whatever was asked, and `g`, an aggregate without GROUP BY, is too.
-    """
-    cases = " ".join(
-        f"WHEN {_fail_closed(reason, condition)} THEN {literal(reason)}"
-        for reason, condition in rules(credential_named=bool(credential), token=token)
-    )
+    """`credential` is "" (none named), "id" or "fingerprint"; `vendor` is the database's (the match differs)."""
     allowed = f"d.reason = {literal(ALLOWED)}"
     allow, deny = literal(AccessEvent.Decision.ALLOW), literal(AccessEvent.Decision.DENY)
     values = {
@@ -254,28 +282,22 @@ def decision_sql(
     target = ", ".join(column(AccessEvent, name) for name in ("source", "kind", "request_id"))
     returning = ", ".join(column(AccessEvent, name) for name in ("id", "decision", "reason", "grant"))
     sql = f"""
-        WITH c AS (
-            SELECT {", ".join(_context_columns(credential, token))}
-            FROM (SELECT 1) q
-            LEFT JOIN {table(AITool)} t ON t.{_key(AITool, tool_by_id, "slug")} = %(tool)s
-            LEFT JOIN {table(ServiceIdentity)} i ON i.{_key(ServiceIdentity, identity_by_id, "name")} = %(identity)s
-            LEFT JOIN {table(User)} u ON u.{_key(User, user_by_id, "username")} = %(user)s
-            LEFT JOIN {table(Scope)} s ON s.{_key(Scope, scope_by_id, "name")} = %(scope)s
-        ),
-        g AS (SELECT {", ".join(_grant_columns())} FROM ({_grant_rows(vendor)}) x),
-        d AS (
-            SELECT c.*, g.granted, CASE {cases} ELSE {literal(NO_ACTIVE_GRANT)} END AS reason
-            FROM c CROSS JOIN g
-        )
+        {_decision_ctes(vendor, tool_by_id, identity_by_id, user_by_id, scope_by_id, credential, token)}
         INSERT INTO {table(AccessEvent)} ({", ".join(column(AccessEvent, name) for name in values)})
         SELECT {", ".join(values.values())} FROM d WHERE 1 = 1
         ON CONFLICT ({target}) WHERE NOT ({column(AccessEvent, "request_id")} = '') DO NOTHING
         RETURNING {returning}
     """
-    # One line: psycopg caches how it parses a statement's placeholders only up to 4 KB of text (parsing this one
-    # afresh cost 40 us a call); tests/approvals/test_authorize.py holds the common shapes to that. No literal here
-    # holds a space, a comma or a comparison, so nothing but layout changes.
-    return " ".join(sql.split()).replace(" = ", "=").replace(", ", ",").replace(" > ", ">").replace(" <> ", "<>")
+    return _one_line(sql)
+
+
+@cache
+def question_sql(vendor: str, tool_by_id: bool, identity_by_id: bool, user_by_id: bool, token: bool, any_resource: bool
+                 ) -> str:  # fmt: skip
+    """The same rules as `decision_sql`, answered without recording: (reason, grant, tool, identity, user) for one
+    scope (by name) and resource. A tool listing asks it once per tool it may show and records one event itself."""
+    ctes = _decision_ctes(vendor, tool_by_id, identity_by_id, user_by_id, False, "", token, any_resource)
+    return _one_line(f"{ctes} SELECT d.reason, d.granted, d.tool_id, d.identity_id, d.user_id FROM d")
 
 
 def decide_and_record(
@@ -349,3 +371,18 @@ def insert_event(event: AccessEvent) -> int:
         event.pk = cursor.fetchone()[0]
     event._state.adding = False
     return event.pk
+
+
+def answer_questions(*, tool, identity, user, questions: list[tuple], token_id, now) -> list[tuple]:
+    """Answer (scope name, resource, resource_ok, any_resource) questions by the decision rules without recording
+    any: (reason, grant id, tool id, identity id, user id) for each, in order."""
+    shape = (connection.vendor, isinstance(tool, int), isinstance(identity, int), isinstance(user, int),
+             token_id is not None)  # fmt: skip
+    common = {"tool": tool, "identity": identity, "user": user, "now": datetime_param(now), "token": token_id}
+    answers = []
+    with connection.cursor() as cursor:
+        for scope, resource, resource_ok, any_resource in questions:
+            params = {**common, "scope": scope, "resource": resource, "resource_ok": resource_ok}
+            cursor.execute(question_sql(*shape, any_resource), params)
+            answers.append(cursor.fetchone())
+    return answers

@@ -75,12 +75,24 @@ def test_nothing_imports_the_gateway_and_nhi_portal_imports_no_app_internals():
     assert offenders == []
 
 
+def test_the_gateway_imports_nothing_from_the_portal():
+    """It runs on other hosts, with only the portal's HTTP API between them."""
+    portal = ("inventory", "approvals", "nhi_portal", "django", "rest_framework", "tests")
+    offenders = [
+        (rel, module)
+        for path, rel in _sources("gateway")
+        for module in _imports(path)
+        if module.split(".")[0] in portal
+    ]
+    assert offenders == []
+
+
 def test_the_readme_layout_names_every_module():
     """A new module must be placed in the README's layout, where a stranger looks first."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("## Layout", 1)[1].split("```", 2)[1]
     missing = []
-    for folder in ("nhi_portal", "inventory", "approvals"):
+    for folder in ("nhi_portal", "inventory", "approvals", "gateway"):
         for path, rel in _sources(folder):
             if path.name == "__init__.py" or "detectors" in path.parts:
                 continue

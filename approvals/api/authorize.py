@@ -1,4 +1,4 @@
-"""POST /api/v1/authorize/: the decision gateways ask for before a tool acts."""
+"""POST /api/v1/authorize/: the decision gateways ask for before a tool acts; /authorize/batch/: a tool listing's."""
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -7,9 +7,19 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals.authorization import QUESTION, REASONS, AuthorizationQuery, QuestionField, authorize
+from approvals.authorization import (
+    MAX_LISTING,
+    QUESTION,
+    REASONS,
+    AuthorizationQuery,
+    ListingInvalid,
+    QuestionField,
+    authorize,
+    authorize_listing,
+)
 from nhi_portal.parsers import StrictJSONParser
 from nhi_portal.permissions import IsGatewayOrSecurity
+from nhi_portal.schema import error_response
 from nhi_portal.throttles import AuthorizeThrottle
 
 
@@ -115,3 +125,66 @@ class AuthorizeView(APIView):
         if decision.errors:
             payload["errors"] = decision.errors
         return Response(payload, status=status.HTTP_200_OK)
+
+
+class ListingCheckSchema(serializers.Serializer):
+    scope = QuestionReferenceField(max_length=200, help_text="A scope the tool's call would need: id or name.")
+    resource = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    any_resource = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Ask whether any resource could be allowed (a live, approved grant for the scope, whatever its "
+        "resource constraint), e.g. to list a tool whose resource comes from the call's arguments.",
+    )
+
+
+class ListingRequestSchema(serializers.Serializer):
+    """Which of these would be allowed now: one tool, identity and human; many scope and resource pairs."""
+
+    tool = QuestionReferenceField(max_length=200, help_text="The AI tool: its id, or its slug.")
+    identity = QuestionReferenceField(max_length=200, help_text="The identity it acts through: id or name.")
+    on_behalf_of = QuestionReferenceField(max_length=150, help_text="The human: id or username.")
+    agent = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
+    action = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
+    checks = ListingCheckSchema(many=True, min_length=1, max_length=MAX_LISTING)
+
+
+class ListingAnswerSchema(serializers.Serializer):
+    scope = serializers.CharField()
+    resource = serializers.CharField()
+    decision = serializers.ChoiceField(choices=["allow", "deny"])
+    reason = serializers.ChoiceField(choices=REASONS)
+    grant = serializers.IntegerField(allow_null=True)
+
+
+class ListingResponseSchema(serializers.Serializer):
+    event_id = serializers.IntegerField(help_text="The one access event (kind `list`) recording this listing.")
+    answers = ListingAnswerSchema(many=True, help_text="One per check, in the order asked.")
+
+
+class AuthorizeBatchView(APIView):
+    """A tool listing's question: the same rules as /authorize/ for many pairs at once; it grants nothing."""
+
+    permission_classes = [IsGatewayOrSecurity]
+    throttle_classes = [AuthorizeThrottle]
+    parser_classes = [StrictJSONParser]
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        summary="Which of these may this tool do, for this human, now?",
+        description=(
+            "Ask once for many scope and resource pairs of one tool, identity and human, e.g. to list only the MCP "
+            "tools a human may call. Each pair is answered by the rules of POST /authorize/; nothing is granted "
+            "(the call itself must still be authorized), and the listing is recorded as one access event of kind "
+            "`list`. A malformed body is a 400 with errors per field, and nothing is recorded."
+        ),
+        request=ListingRequestSchema,
+        responses={200: ListingResponseSchema, 400: error_response(400, "Error", description="Malformed question.")},
+    )
+    def post(self, request):
+        token = request.auth if hasattr(request.auth, "digest") else None
+        try:
+            listing = authorize_listing(body=request.data, source=request.user.get_username(), token=token)
+        except ListingInvalid as error:
+            return Response({k: [v] for k, v in error.errors.items()}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"event_id": listing.event_id, "answers": listing.answers}, status=status.HTTP_200_OK)

@@ -7,4 +7,8 @@ router = SimpleRouter()
 router.register("requests", views.AccessRequestViewSet, basename="request")
 router.register("grants", views.GrantViewSet, basename="grant")
 
-urlpatterns = [path("authorize/", authorize.AuthorizeView.as_view(), name="authorize"), *router.urls]
+urlpatterns = [
+    path("authorize/", authorize.AuthorizeView.as_view(), name="authorize"),
+    path("authorize/batch/", authorize.AuthorizeBatchView.as_view(), name="authorize-batch"),
+    *router.urls,
+]

@@ -51,6 +51,14 @@ class ObservedEventSerializer(serializers.Serializer):
     scope = _text(200, "Scope name.")
     resource = _text(500, "The resource acted on.")
     credential = _text(80, "Fingerprint of the credential used.")
+    decision = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0,
+        help_text="The event id of the allow this use followed (from /authorize/, given to this same account).",
+    )  # fmt: skip
+    outcome = serializers.ChoiceField(choices=["ok", "error"], required=False, allow_null=True)
+    duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**31 - 1)
+    agent = _text(200, "The agent that acted for the human, when known.")
+    action = _text(200, "What ran, e.g. the MCP tool name.")
 
 
 class EventBatchSerializer(serializers.Serializer):

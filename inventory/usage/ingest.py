@@ -29,7 +29,10 @@ from inventory.resources import resource_allowed
 from nhi_portal.exceptions import PortalError
 
 MAX_BATCH = 1000
+# A tool listing records what a human could call; it is not use, and refreshes no last-used time.
+USE = ~Q(kind=AccessEvent.Kind.LISTING) & Q(decision=AccessEvent.Decision.ALLOW)
 MAX_FUTURE = timedelta(minutes=5)
+OUTCOMES = ("ok", "error")
 ROLLUP = "usage"
 
 
@@ -62,6 +65,49 @@ def _text(row: dict, key: str, limit: int, errors: list, index: int, *, required
         errors.append({"row": index, "field": key, "message": f"{need}a string of at most {limit} characters"})
         return ""
     return value
+
+
+def _choice(row: dict, key: str, choices: tuple[str, ...], errors: list, index: int) -> str | None:
+    value = row.get(key)
+    if value in (None, ""):
+        return None
+    if value not in choices:
+        errors.append({"row": index, "field": key, "message": f"one of {', '.join(choices)}"})
+        return None
+    return value
+
+
+def _whole(row: dict, key: str, most: int, errors: list, index: int) -> int | None:
+    value = row.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        errors.append({"row": index, "field": key, "message": f"a whole number from 0 to {most}"})
+        return None
+    return value
+
+
+def _unlinked(rows: list[dict], source: str, tools: dict, identities: dict) -> list[dict]:
+    """Rows naming a decision that is not an allow this same account was given for this tool and identity: usage
+    may say which decision let it run, but never borrow another gateway's answer or a deny."""
+    named = {r["decision"] for r in rows if r["decision"] is not None}
+    if not named:
+        return []
+    decisions = {
+        pk: (tool, identity)
+        for pk, tool, identity in AccessEvent.objects.filter(
+            pk__in=named, kind=AccessEvent.Kind.DECISION, decision=AccessEvent.Decision.ALLOW, source=source
+        ).values_list("pk", "tool_id", "identity_id")
+    }
+    errors = []
+    for index, r in enumerate(rows):
+        if r["decision"] is None:
+            continue
+        asked = decisions.get(r["decision"])
+        if asked is None or asked != (tools.get(r["tool"]) if r["tool"] else asked[0], identities.get(r["identity"])):
+            message = "not an allow given to this account for this tool and identity"
+            errors.append({"row": index, "field": "decision", "message": message})
+    return errors
 
 
 def _outside_limit(rows: list[dict], tools: dict, identities: dict, tools_allowed: frozenset[int]) -> list[dict]:
@@ -123,6 +169,11 @@ def events_ingest(*, source: str, events: list, tools_allowed: frozenset[int] | 
             "scope": _text(raw, "scope", 200, errors, index),
             "resource": _text(raw, "resource", 500, errors, index),
             "credential": _text(raw, "credential", 80, errors, index),
+            "agent": _text(raw, "agent", 200, errors, index) or None,
+            "action": _text(raw, "action", 200, errors, index) or None,
+            "outcome": _choice(raw, "outcome", OUTCOMES, errors, index),
+            "duration_ms": _whole(raw, "duration_ms", 2**31 - 1, errors, index),
+            "decision": _whole(raw, "decision", 2**63 - 1, errors, index),
             "occurred_at": occurred,
         }
         rows.append(row)
@@ -137,6 +188,8 @@ def events_ingest(*, source: str, events: list, tools_allowed: frozenset[int] | 
     users = dict(get_user_model().objects.filter(username__in={r["user"] for r in rows}).values_list("username", "pk"))
     if tools_allowed is not None and (refused := _outside_limit(rows, tools, identities, tools_allowed)):
         raise IngestRefused(refused[:200])
+    if unlinked := _unlinked(rows, source[:150], tools, identities):
+        raise IngestError(unlinked[:200])
     scopes = dict(Scope.objects.filter(name__in={r["scope"] for r in rows}).values_list("name", "pk"))
     # Fingerprints are unique per identity only: a credential counts as used only on the identity reported with it.
     credentials = {
@@ -181,6 +234,11 @@ def events_ingest(*, source: str, events: list, tools_allowed: frozenset[int] | 
                 decision=AccessEvent.Decision.ALLOW,
                 reason="observed",
                 grant_id=grant_id,
+                agent=r["agent"],
+                action=r["action"],
+                outcome=r["outcome"],
+                duration_ms=r["duration_ms"],
+                decision_event_id=r["decision"],
             )
         )
     with transaction.atomic():
@@ -194,7 +252,7 @@ def events_ingest(*, source: str, events: list, tools_allowed: frozenset[int] | 
 
 def _latest_use(model_field: str, lo: int, hi: int):
     used = (
-        AccessEvent.objects.filter(**{model_field: OuterRef("pk")}, pk__gt=lo, pk__lte=hi, decision="allow")
+        AccessEvent.objects.filter(USE, **{model_field: OuterRef("pk")}, pk__gt=lo, pk__lte=hi)
         .order_by()
         .values(model_field)
         .annotate(latest=Max("occurred_at"))
@@ -223,7 +281,7 @@ def usage_rollup(*, batch: int = 200_000, now: datetime | None = None) -> int:
             hi = hi[0] if hi else settled.aggregate(m=Max("pk"))["m"]
             if hi is None:
                 return total
-            window = Q(pk__gt=lo, pk__lte=hi, decision="allow")
+            window = Q(pk__gt=lo, pk__lte=hi) & USE
             for model, column in ((ScopeGrant, "grant"), (ServiceIdentity, "identity"), (Credential, "credential")):
                 touched = AccessEvent.objects.filter(window, **{f"{column}__isnull": False}).values(column)
                 latest = _latest_use(column, lo, hi)

@@ -183,8 +183,7 @@ IDENTITIES = [
               ("aws:iam:admin", "analytics-agent", None, None, "")],
              external_id="arn:aws:iam::123456789012:role/analytics"),
     Identity("svc-docs-reader", "service_account", "confluence", "owner", "staging",
-             [Cred(age=30, rotated=5, expires_in=85, used=0)],
-             [("confluence:content:read", "docs-mcp", 0, 45, "space:ENG")]),
+             [Cred(age=30, rotated=5, expires_in=85, used=0)], []),
     Identity("svc-legacy-summarizer", "api_key", "openai", "owner", "prod",
              [Cred(age=700, rotated=None, expires_in=None, used=None)], [], used=None),
     Identity("svc-old-jira-bot", "service_account", "atlassian", "departed", "prod",
@@ -201,6 +200,14 @@ DEMO_REQUESTS = [
      "IDE assistants using the docs server should link the Jira issues that engineering docs reference."),
     ("owner2", "support-bot", "svc-crm-reader", [("zendesk:tickets:write", "")], 7,
      "The bot should post the account summary it reads back into the customer's ticket."),
+]  # fmt: skip
+
+
+# Filed by the owner and approved by security through the workflow, so that the gateway walkthrough (README, "Enforce
+# with the MCP gateway") has an approved, time-bound grant to be allowed by: docs-mcp may read the ENG space only.
+APPROVED_DEMO_REQUESTS = [
+    ("owner", "docs-mcp", "svc-docs-reader", [("confluence:content:read", "space:ENG")], 45,
+     "IDE assistants read the engineering space through the docs MCP server to answer questions about deploys."),
 ]  # fmt: skip
 
 
@@ -340,11 +347,14 @@ class Command(BaseCommand):
             )
 
     def _requests(self, users, tools, identities, scopes) -> None:
-        """Pending requests for the review queue; filed through the service so policy and audit apply."""
-        for requester, tool, identity, wanted, days, why in DEMO_REQUESTS:
-            if AccessRequest.objects.filter(tool=tools[tool], identity=identities[identity]).exists():
+        """Requests filed through the service so policy and audit apply: pending ones for the review queue, and the
+        approved one the gateway walkthrough is allowed by."""
+        approved = [(*spec, True) for spec in APPROVED_DEMO_REQUESTS]
+        for requester, tool, identity, wanted, days, why, approve in approved + [(*s, False) for s in DEMO_REQUESTS]:
+            filed = AccessRequest.objects.filter(tool=tools[tool], identity=identities[identity], justification=why)
+            if filed.exists():
                 continue
-            approval_services.request_file(
+            request = approval_services.request_file(
                 requester=users[requester],
                 tool=tools[tool],
                 identity=identities[identity],
@@ -352,6 +362,10 @@ class Command(BaseCommand):
                 justification=why,
                 duration_days=days,
             )
+            if approve and request.status == "pending":
+                request = approval_services.request_decide(
+                    actor=users["security"], request_id=request.pk, kind="approve", comment="Read-only, one space."
+                )
 
 
 def _ago(now, days: int | None):

@@ -1,0 +1,196 @@
+"""The MCP server clients connect to (streamable HTTP at /mcp), in front of the upstream MCP servers.
+
+`tools/call`: the mapped scope and resource are asked about (POST /authorize/) before anything reaches the
+upstream; only an `allow` is forwarded, and what ran is reported to /events/ linked to that decision.
+`tools/list`: only the tools the human may call now (POST /authorize/batch/). The gateway keeps no state between
+requests (stateless streamable HTTP, no cached answers), so replicas behind any load balancer are interchangeable.
+"""
+
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import anyio
+import mcp_types as types
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from .config import Config, ToolMap, Upstream
+from .humans import Identifier, NoHuman
+from .portal import UNAVAILABLE, PortalClient, PortalUnavailable
+from .resources import Unresolved, resource_for
+from .upstreams import UpstreamPool
+
+DENIED = -32003  # JSON-RPC server-defined error: the portal did not allow the call
+log = logging.getLogger("nhi_gateway")
+
+
+@dataclass(frozen=True)
+class Route:
+    upstream: Upstream
+    mapping: ToolMap | None
+    tool: str  # the name on the upstream
+
+
+class Gateway:
+    def __init__(self, config: Config, pool: UpstreamPool, portal: PortalClient, identifier: Identifier):
+        self.config, self.pool, self.portal, self.identifier = config, pool, portal, identifier
+
+    def exposed(self, upstream: Upstream, tool: str) -> str:
+        return f"{upstream.name}_{tool}" if self.config.prefixed else tool
+
+    def route(self, name: str) -> Route | None:
+        for upstream in self.config.upstreams:
+            prefix = f"{upstream.name}_" if self.config.prefixed else ""
+            if name.startswith(prefix):
+                tool = name[len(prefix) :]
+                return Route(upstream, upstream.mapping(tool), tool)
+        return None
+
+    # tools/list ---------------------------------------------------------------------------------------------------
+
+    async def list_tools(self, ctx, params) -> types.ListToolsResult:
+        try:
+            caller = await self.identifier.caller(_headers(ctx))
+        except NoHuman as error:
+            raise MCPError(DENIED, f"denied: no_human ({error})", {"decision": "deny", "reason": "no_human"}) from None
+        shown: list[types.Tool] = []
+        for upstream in self.config.upstreams:
+            tools = await self.pool.tools(upstream)
+            mapped = [(t, upstream.mapping(t.name)) for t in tools]
+            mapped = [(t, m) for t, m in mapped if m is not None]  # an unmapped tool is never callable: not listed
+            if not mapped:
+                continue
+            question = {
+                "tool": upstream.tool,
+                "identity": upstream.identity,
+                "on_behalf_of": caller.human,
+                "agent": caller.agent,
+                "action": "tools/list",
+                "checks": [{"scope": m.scope, "any_resource": True} for _, m in mapped],
+            }
+            try:
+                answer = await self.portal.listing(question)
+            except PortalUnavailable as error:
+                log.warning("tools/list for %s: portal unavailable (%s); listing nothing", upstream.name, error)
+                continue
+            allowed = [a.get("decision") == "allow" for a in answer["answers"]]
+            if len(allowed) != len(mapped):
+                continue
+            for (tool, _), ok in zip(mapped, allowed, strict=True):
+                if ok:
+                    shown.append(tool.model_copy(update={"name": self.exposed(upstream, tool.name)}))
+        return types.ListToolsResult(tools=shown)
+
+    # tools/call ---------------------------------------------------------------------------------------------------
+
+    async def call_tool(self, ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+        started = time.monotonic()
+        try:
+            caller = await self.identifier.caller(_headers(ctx))
+        except NoHuman as error:
+            raise _denied("no_human", None, str(error)) from None
+        route = self.route(params.name)
+        if route is None or route.mapping is None:
+            # Denied here, without asking: there is no scope to ask about, and the upstream never sees the call.
+            raise _denied("tool_not_mapped", None, f"{params.name} is not mapped to a portal scope")
+        try:
+            resource = resource_for(route.mapping, params.arguments)
+        except Unresolved as error:
+            raise _denied("resource_unresolved", None, f"argument {error} is needed for the resource") from None
+        question = {
+            "tool": route.upstream.tool,
+            "identity": route.upstream.identity,
+            "on_behalf_of": caller.human,
+            "scope": route.mapping.scope,
+            "resource": resource,
+            "request_id": _request_id(ctx),
+            "agent": caller.agent,
+            "action": params.name,
+        }
+        try:
+            answer = await self.portal.authorize(question)
+        except PortalUnavailable as error:
+            log.warning("tools/call %s denied: portal unavailable (%s)", params.name, error)
+            raise _denied(UNAVAILABLE, None, "the portal did not answer in time") from None
+        if answer["decision"] != "allow":
+            raise _denied(answer["reason"], answer.get("event_id"))
+        outcome = "error"
+        try:
+            result = await self.pool.call(route.upstream, route.tool, params.arguments or {})
+            outcome = "error" if result.is_error else "ok"
+            return result
+        finally:
+            self.portal.report(
+                {
+                    "event_id": f"use:{answer['event_id']}",
+                    "decision": answer["event_id"],
+                    "tool": route.upstream.tool,
+                    "identity": route.upstream.identity,
+                    "on_behalf_of": caller.human,
+                    "scope": route.mapping.scope,
+                    "resource": resource,
+                    "agent": caller.agent,
+                    "action": params.name,
+                    "outcome": outcome,
+                    "duration_ms": int((time.monotonic() - started) * 1000),
+                }
+            )
+
+
+def _denied(reason: str, event_id, detail: str = "") -> MCPError:
+    message = f"denied: {reason}" + (f" ({detail})" if detail else "")
+    return MCPError(DENIED, message, {"decision": "deny", "reason": reason, "event_id": event_id})
+
+
+def _headers(ctx):
+    request = getattr(ctx, "request", None)
+    return getattr(request, "headers", None)
+
+
+def _request_id(ctx) -> str:
+    """The session and the JSON-RPC id: a client's retry of one call is the same question to the portal (decided
+    afresh, and recorded as a replay). Without a session (stateless HTTP), the HTTP request is the session."""
+    headers = _headers(ctx)
+    session = (headers.get("mcp-session-id") if headers is not None else None) or uuid.uuid4().hex
+    return f"mcp:{session[:64]}:{str(ctx.request_id)[:48]}"
+
+
+def build_server(gateway: Gateway) -> Server:
+    return Server(
+        "nhi-mcp-gateway",
+        version="1",
+        instructions="Every tool call is authorized by NHI Portal for the signed-in human before it runs.",
+        on_list_tools=gateway.list_tools,
+        on_call_tool=gateway.call_tool,
+    )
+
+
+def build_app(config: Config):
+    """The ASGI app: the MCP endpoint at /mcp, with the upstream connections and the usage reporter living as long as
+    the app does."""
+    portal = PortalClient(config.portal, flush_seconds=config.usage_flush_ms / 1000)
+    pool = UpstreamPool(config.upstreams)
+    gateway = Gateway(config, pool, portal, Identifier(config.human))
+    server = build_server(gateway)
+    app = server.streamable_http_app(stateless_http=True, json_response=True, host=config.host)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_):
+        async with contextlib.AsyncExitStack() as stack:
+            await pool.start(stack)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(portal.run_reporter)
+                try:
+                    async with inner(app_):
+                        yield
+                finally:
+                    tasks.cancel_scope.cancel()
+            await portal.aclose()
+
+    app.router.lifespan_context = lifespan
+    app.state.gateway = gateway
+    return app

@@ -104,6 +104,7 @@ def dashboard_counts(*, user) -> dict:
 def recent_decisions(*, tool: AITool, limit: int = 20) -> list[AccessEvent]:
     return list(
         AccessEvent.objects.filter(tool=tool)
+        .exclude(kind=AccessEvent.Kind.LISTING)  # a gateway lists on every session; the calls are what matter here
         .select_related("identity", "on_behalf_of", "scope")
         .order_by("-id")[:limit]
     )
@@ -114,6 +115,7 @@ def deny_reasons(*, tool: AITool, days: int = 7) -> list[dict]:
     since = timezone.now() - timedelta(days=days)
     return list(
         AccessEvent.objects.filter(tool=tool, decision=AccessEvent.Decision.DENY, occurred_at__gte=since)
+        .exclude(kind=AccessEvent.Kind.LISTING)
         .order_by()
         .values("reason")
         .annotate(n=Count("*"))

@@ -14,6 +14,7 @@ from nhi_portal.exceptions import PortalError
 
 from . import filters, forms, selectors, services
 from .exports import csv_response
+from .integration import gateway_config
 from .models import AITool, ServiceIdentity
 from .models.querysets import owner_may_edit
 from .paging import CappedPaginator, page_size, paged
@@ -99,6 +100,8 @@ def tool_detail(request, pk: int):
         "now": timezone.now(),
         "api_base": request.build_absolute_uri("/api/v1/"),
     }
+    portal_url = request.build_absolute_uri("/")
+    context["gateway_config"] = gateway_config(tool=tool, portal_url=portal_url, now=context["now"])
     return render(request, "inventory/tool_detail.html", context)
 
 

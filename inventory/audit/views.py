@@ -15,12 +15,15 @@ class AccessEventFilter(django_filters.FilterSet):
     human = django_filters.CharFilter(field_name="on_behalf_of_ref", label="On behalf of")
     decision = django_filters.ChoiceFilter(choices=AccessEvent.Decision.choices)
     reason = django_filters.CharFilter()
+    kind = django_filters.ChoiceFilter(choices=AccessEvent.Kind.choices)
+    action = django_filters.CharFilter(label="Action (MCP tool)")
+    agent = django_filters.CharFilter()
     since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte", label="Since")
     until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt", label="Until")
 
     class Meta:
         model = AccessEvent
-        fields = ["tool", "identity", "human", "decision", "reason", "since", "until"]
+        fields = ["tool", "identity", "human", "decision", "reason", "kind", "action", "agent", "since", "until"]
 
 
 @portal_page(role="security")

@@ -41,6 +41,16 @@ class Gateway:
     def exposed(self, upstream: Upstream, tool: str) -> str:
         return f"{upstream.name}_{tool}" if self.config.prefixed else tool
 
+    def input_schema(self, name: str):
+        """The exposed tool's argument schema, from the upstream's last listing. The SDK asks for it on every
+        tools/call (to check Mcp-Param headers); without it, it would run a whole tools/list, portal question
+        included, before each call."""
+        route = self.route(name)
+        if route is None:
+            return None
+        tool = self.pool.known(route.upstream, route.tool)
+        return tool.input_schema if tool is not None else None
+
     def route(self, name: str) -> Route | None:
         for upstream in self.config.upstreams:
             prefix = f"{upstream.name}_" if self.config.prefixed else ""
@@ -163,6 +173,7 @@ def build_server(gateway: Gateway) -> Server:
         "nhi-mcp-gateway",
         version="1",
         instructions="Every tool call is authorized by NHI Portal for the signed-in human before it runs.",
+        get_tool_input_schema=gateway.input_schema,
         on_list_tools=gateway.list_tools,
         on_call_tool=gateway.call_tool,
     )

@@ -16,14 +16,21 @@ class UpstreamPool:
     def __init__(self, upstreams: tuple[Upstream, ...]):
         self.upstreams = upstreams
         self.clients: dict[str, Client] = {}
+        # Each upstream's tool definitions as last listed: their schemas, never an authorization answer.
+        self.definitions: dict[str, dict[str, types.Tool]] = {}
 
     async def start(self, stack: contextlib.AsyncExitStack) -> None:
         for upstream in self.upstreams:
             self.clients[upstream.name] = await stack.enter_async_context(_client(upstream, stack))
+            await self.tools(upstream)
 
     async def tools(self, upstream: Upstream) -> list[types.Tool]:
         result = await self.clients[upstream.name].list_tools()
+        self.definitions[upstream.name] = {tool.name: tool for tool in result.tools}
         return list(result.tools)
+
+    def known(self, upstream: Upstream, tool: str) -> types.Tool | None:
+        return self.definitions.get(upstream.name, {}).get(tool)
 
     async def call(self, upstream: Upstream, tool: str, arguments: dict) -> types.CallToolResult:
         return await self.clients[upstream.name].call_tool(tool, arguments)

@@ -28,6 +28,7 @@ REASONS = (
     "unknown_identity",
     "identity_not_bound_to_tool",
     "identity_disabled",
+    "credential_compromised",
     "credential_revoked",
     "unknown_user",
     "user_not_allowed_for_tool",

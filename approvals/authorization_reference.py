@@ -36,6 +36,8 @@ class Question:
     resource: str = ""
     credential: str = ""
     token: str | None = None
+    # A tool listing's question: could any resource be allowed? Every current grant covers it (`question_sql`).
+    any_resource: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class Outcome:
 @dataclass
 class World:
     """The facts a decision reads, as Python objects. Rows need only the attributes the rules read: tools `pk`,
-    `slug`, `status`, `environment`, `data_classification`; identities `pk`, `name`, `status`; users `pk`,
+    `slug`, `status`, `environment`, `data_classification`; identities `pk`, `name`, `status`,
+    `compromised_at`; users `pk`,
     `username`, `is_active`; scopes `pk`, `name`, `risk`, `sensitive`; credentials `pk`, `identity_id`,
     `fingerprint`, `revoked_at`, `expires_at`; grants ScopeGrant's columns."""
 
@@ -138,6 +141,10 @@ def decide_reference(world: World, question: Question) -> Outcome:
         return Outcome("identity_not_bound_to_tool")
     if identity.status != IdentityStatus.ACTIVE:
         return Outcome("identity_disabled")
+    # Contained: a credential of the identity was exposed. Nothing through it is allowed until the marker is cleared
+    # (a credential registered since is live and every compromised one revoked: inventory.compromise).
+    if identity.compromised_at is not None:
+        return Outcome("credential_compromised")
     credentials = [c for c in world.credentials if c.identity_id == identity.pk]
     if question.credential and not any(_live(c, now) and _named(c, question.credential) for c in credentials):
         return Outcome("credential_revoked")
@@ -163,7 +170,9 @@ def decide_reference(world: World, question: Question) -> Outcome:
         if g.identity_id == identity.pk and g.scope_id == scope.pk and g.tool_id in (None, tool.pk)
     ]
     current = [g for g in candidates if _current(g, now)]
-    covering = [g for g in current if resource_allowed(g.resource_constraint, question.resource)]
+    covering = [
+        g for g in current if question.any_resource or resource_allowed(g.resource_constraint, question.resource)
+    ]
     meeting_policy = [
         g
         for g in covering

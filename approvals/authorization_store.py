@@ -44,23 +44,26 @@ def rules(*, credential_named: bool, token: bool) -> list[tuple[str, str]]:
     `g` row (the candidate grants, aggregated). Only `allowed` allows, and only with a matched grant.
     Python reference: `approvals.authorization_reference.decide_reference`, rule for rule in this order.
     """
-    checks = [("unknown_tool", "c.tool_id IS NULL")]
+    checks = [("unknown_tool", "c.tid IS NULL")]
     if token:
         checks.append(("gateway_not_allowed_for_tool", "c.refused"))
     checks += [
         ("tool_inactive", f"c.tstat = {literal(ToolStatus.RETIRED)}"),
-        ("unknown_identity", "c.identity_id IS NULL"),
+        ("unknown_identity", "c.iid IS NULL"),
         ("identity_not_bound_to_tool", "NOT c.bound"),
         ("identity_disabled", f"c.istat <> {literal(IdentityStatus.ACTIVE)}"),
+        # Contained (inventory.compromise): every call through the identity is refused until a new credential is
+        # registered and the compromised one revoked, which clears the marker.
+        ("credential_compromised", "c.cmp IS NOT NULL"),
     ]
     if credential_named:
-        checks.append(("credential_revoked", "c.named_credential_id IS NULL"))
+        checks.append(("credential_revoked", "c.ncid IS NULL"))
     checks += [
         # NULL: the identity has no credentials on record at all (federated, say), which is not a revoked one.
-        ("credential_revoked", "COALESCE(c.live_creds, 1) = 0"),
-        ("unknown_user", "c.user_id IS NULL OR NOT c.uact"),
+        ("credential_revoked", "COALESCE(c.lc, 1) = 0"),
+        ("unknown_user", "c.uid IS NULL OR NOT c.uact"),
         ("user_not_allowed_for_tool", "NOT c.usable"),
-        ("unknown_scope", "c.scope_id IS NULL"),
+        ("unknown_scope", "c.sid IS NULL"),
         ("invalid_resource", "NOT %(resource_ok)s"),
         (ALLOWED, "g.granted IS NOT NULL"),
         # A grant covers the request but nobody approved it (observed by an import), or its approval is below the
@@ -121,20 +124,21 @@ def _context_columns(credential: str, token: bool) -> list[str]:
     user_id = f"u.{column(User, 'id')}"
     live = f"{_cred('revoked_at')} IS NULL AND ({_cred('expires_at')} IS NULL OR {_cred('expires_at')} > %(now)s)"
     columns = [
-        f"{tool_id} AS tool_id",
+        f"{tool_id} AS tid",
         f"t.{column(AITool, 'status')} AS tstat",
-        f"{identity_id} AS identity_id",
+        f"{identity_id} AS iid",
         f"i.{column(ServiceIdentity, 'status')} AS istat",
-        f"{user_id} AS user_id",
+        f"i.{column(ServiceIdentity, 'compromised_at')} AS cmp",
+        f"{user_id} AS uid",
         f"u.{column(User, 'is_active')} AS uact",
-        f"s.{column(Scope, 'id')} AS scope_id",
+        f"s.{column(Scope, 'id')} AS sid",
         # The policy facts of this scope and tool as they are now, for every candidate grant's approval check.
         f"({policy.requires_two_sql(scope='s', tool='t')}) AS two",
         f"({policy.production_sql(tool='t')}) AS prod",
         f"""EXISTS (SELECT 1 FROM {binding} b WHERE b.{column(ToolIdentity, "tool")} = {tool_id}
                     AND b.{column(ToolIdentity, "identity")} = {identity_id}) AS bound""",
         f"""(SELECT MAX(CASE WHEN {live} THEN 1 ELSE 0 END) FROM {credentials} cr
-             WHERE {_cred("identity")} = {identity_id}) AS live_creds""",
+             WHERE {_cred("identity")} = {identity_id}) AS lc""",
         f"""(EXISTS (SELECT 1 FROM {table(allowed_users)} au
                      WHERE au.{column(allowed_users, "aitool")} = {tool_id}
                      AND au.{column(allowed_users, "user")} = {user_id})
@@ -148,7 +152,7 @@ def _context_columns(credential: str, token: bool) -> list[str]:
         named = _cred("id") if credential == "id" else _cred("fingerprint")
         columns.append(
             f"""(SELECT {_cred("id")} FROM {credentials} cr WHERE {_cred("identity")} = {identity_id}
-                 AND {live} AND {named} = %(credential)s) AS named_credential_id"""
+                 AND {live} AND {named} = %(credential)s) AS ncid"""
         )
     if token:
         # A token without a limit may ask about any tool; a limited one only about the tools it fronts.
@@ -180,8 +184,8 @@ def _grant_rows(vendor: str, any_resource: bool = False) -> str:
     }
     return (
         f"SELECT {', '.join(f'{_bare(expr)} AS {name}' for name, expr in facts.items())} FROM c "
-        f"JOIN {table(ScopeGrant)} sg ON {_grant('identity')} = c.identity_id AND {_grant('scope')} = c.scope_id "
-        f"AND ({_grant('tool')} = c.tool_id OR {_grant('tool')} IS NULL)"
+        f"JOIN {table(ScopeGrant)} sg ON {_grant('identity')} = c.iid AND {_grant('scope')} = c.sid "
+        f"AND ({_grant('tool')} = c.tid OR {_grant('tool')} IS NULL)"
     )
 
 
@@ -265,11 +269,11 @@ def decision_sql(
         "decision": f"CASE WHEN {allowed} THEN {allow} ELSE {deny} END",
         "reason": "d.reason",
         "grant": f"CASE WHEN {allowed} THEN d.granted END",
-        "tool": "d.tool_id",
-        "identity": "d.identity_id",
-        "on_behalf_of": "d.user_id",
-        "scope": "d.scope_id",
-        "credential": "d.named_credential_id" if credential else "NULL",
+        "tool": "d.tid",
+        "identity": "d.iid",
+        "on_behalf_of": "d.uid",
+        "scope": "d.sid",
+        "credential": "d.ncid" if credential else "NULL",
         "agent": "%(agent)s",
         "action": "%(action)s",
     }
@@ -292,12 +296,12 @@ def decision_sql(
 
 
 @cache
-def question_sql(vendor: str, tool_by_id: bool, identity_by_id: bool, user_by_id: bool, token: bool, any_resource: bool
-                 ) -> str:  # fmt: skip
+def question_sql(vendor: str, tool_by_id: bool, identity_by_id: bool, user_by_id: bool, scope_by_id: bool,
+                 token: bool, any_resource: bool) -> str:  # fmt: skip
     """The same rules as `decision_sql`, answered without recording: (reason, grant, tool, identity, user) for one
-    scope (by name) and resource. A tool listing asks it once per tool it may show and records one event itself."""
-    ctes = _decision_ctes(vendor, tool_by_id, identity_by_id, user_by_id, False, "", token, any_resource)
-    return _one_line(f"{ctes} SELECT d.reason, d.granted, d.tool_id, d.identity_id, d.user_id FROM d")
+    scope and resource. A tool listing asks it once per tool it may show and records one event itself."""
+    ctes = _decision_ctes(vendor, tool_by_id, identity_by_id, user_by_id, scope_by_id, "", token, any_resource)
+    return _one_line(f"{ctes} SELECT d.reason, d.granted, d.tid, d.iid, d.uid FROM d")
 
 
 def decide_and_record(
@@ -376,13 +380,12 @@ def insert_event(event: AccessEvent) -> int:
 def answer_questions(*, tool, identity, user, questions: list[tuple], token_id, now) -> list[tuple]:
     """Answer (scope name, resource, resource_ok, any_resource) questions by the decision rules without recording
     any: (reason, grant id, tool id, identity id, user id) for each, in order."""
-    shape = (connection.vendor, isinstance(tool, int), isinstance(identity, int), isinstance(user, int),
-             token_id is not None)  # fmt: skip
+    shape = (connection.vendor, isinstance(tool, int), isinstance(identity, int), isinstance(user, int))
     common = {"tool": tool, "identity": identity, "user": user, "now": datetime_param(now), "token": token_id}
     answers = []
     with connection.cursor() as cursor:
         for scope, resource, resource_ok, any_resource in questions:
             params = {**common, "scope": scope, "resource": resource, "resource_ok": resource_ok}
-            cursor.execute(question_sql(*shape, any_resource), params)
+            cursor.execute(question_sql(*shape, isinstance(scope, int), token_id is not None, any_resource), params)
             answers.append(cursor.fetchone())
     return answers

@@ -35,9 +35,16 @@ DETECTOR = register(
         severity="high",
         subject="grant",
         query=query,
+        # Primary: its findings fail these, and its clean, current run passes them.
         controls=(
-            "NIST-CSF-2.0:PR.AA-05", "OWASP-NHI-2025:NHI5", "NIST-SP-800-207:ZT-T4", "NIST-SP-800-53r5:AC-2",
-            "ISO-IEC-27001-2022-AnnexA:A.5.18", "NIST-CSF-2.0:ID.RA-07", "OWASP-LLM-Top10-2025:LLM06:2025",
+            "NIST-CSF-2.0:PR.AA-05", "NIST-SP-800-53r5:AC-2", "ISO-IEC-27001-2022-AnnexA:A.5.18",
+            "CIS-Controls-v8:6.1",
+        ),
+        # Supporting: related evidence, shown beside these controls, never deciding them.
+        supporting=(
+            "OWASP-NHI-2025:NHI5", "NIST-CSF-2.0:ID.RA-07", "NIST-SP-800-207:ZT-T4", "NIST-SP-800-53r5:AC-6(7)",
+            "NIST-SP-800-53r5:AC-2(2)", "ISO-IEC-27001-2022-AnnexA:A.8.2", "ISO-IEC-27001-2022-AnnexA:A.5.15",
+            "CIS-Controls-v8:6.8", "OWASP-LLM-Top10-2025:LLM06:2025", "OWASP-Agentic-Top10-2026:ASI03",
         ),
         why="Nobody approved this access through the workflow (an import only observes it), its approval is weaker "
         "than the policy now asks for its tool, or it has outlived the approval it had: nobody is accountable for it "

@@ -31,6 +31,11 @@ class AccessRequestForm(forms.Form):
         self.fields["tool"].queryset = tools
         tool_id = self.data.get("tool") or self.initial.get("tool")
         self.fields["identity"].queryset = identities_for_tool(tools, tool_id)
+        # An identity holds scopes at its own provider only: offer (and accept) those, once the identity is chosen.
+        chosen = self.data.get("identity") or self.initial.get("identity")
+        self.chosen_identity = _one(self.fields["identity"].queryset, chosen)
+        provider = self.chosen_identity.provider if self.chosen_identity else None
+        self.fields["scopes"].queryset = Scope.objects.filter(provider=provider) if provider else Scope.objects.none()
 
     def clean(self):
         cleaned = super().clean()
@@ -39,6 +44,13 @@ class AccessRequestForm(forms.Form):
             for scope in cleaned.get("scopes") or []
         ]
         return cleaned
+
+
+def _one(queryset, pk):
+    """The row of `queryset` with this primary key as sent in a form or URL, or None for anything else."""
+    if not pk or not (str(pk).isascii() and str(pk).isdigit()) or len(str(pk)) > 18:
+        return None
+    return queryset.filter(pk=pk).first()
 
 
 def identities_for_tool(tools, tool_id):

@@ -1,15 +1,19 @@
 """Approvals pages: my requests, the request form, the security review queue, request detail and grants."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from inventory.choices import GrantStatus
 from inventory.filters import GrantFilter
-from inventory.models import AITool, Scope
+from inventory.models import AITool
 from inventory.paging import paged
 from nhi_portal import roles
 from nhi_portal.decorators import portal_page
@@ -42,14 +46,17 @@ def _scope_rows(form):
             "checked": str(scope.pk) in checked,
             "resource": form.data.get(f"{forms.RESOURCE_PREFIX}{scope.pk}", ""),
         }
-        for scope in Scope.objects.order_by("provider", "name")
+        for scope in form.fields["scopes"].queryset.order_by("name")
     ]
 
 
 @portal_page(role="write")
 @require_http_methods(["GET", "POST"])
 def request_create(request):
-    initial = {"tool": request.GET.get("tool")} if request.GET.get("tool") else {}
+    # Prefilled from links ("Request scopes" on a tool, "Request again" on home): tool, identity and scopes.
+    initial = {name: request.GET.get(name) for name in ("tool", "identity") if request.GET.get(name)}
+    if request.GET.getlist("scope"):
+        initial["scopes"] = request.GET.getlist("scope")
     form = forms.AccessRequestForm(request.POST or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -85,14 +92,31 @@ def _detail_context(request, pk: int) -> dict:
         access_request = selectors.request_detail(user=request.user, pk=pk)
     except AccessRequest.DoesNotExist:
         raise Http404 from None
+    renewal_opens = _renewal_opens(access_request)
+    may_renew = services.request_may_renew(request.user, access_request)
     return {
         "req": access_request,
         "can_decide": services.request_may_decide(request.user, access_request),
         "can_cancel": services.request_may_cancel(request.user, access_request),
-        "can_renew": services.request_may_renew(request.user, access_request),
+        # Renew is offered inside the renewal window only; before it, the page says from when.
+        "can_renew": may_renew and (renewal_opens is None or renewal_opens <= timezone.now()),
+        "renewal_opens": renewal_opens if may_renew and renewal_opens and renewal_opens > timezone.now() else None,
+        "renewal_days": policy.REMINDER_DAYS,
         "rules": [(key, policy.describe(key)) for key in access_request.policy_rules],
         "decision_form": forms.DecisionForm(),
     }
+
+
+def _renewal_opens(access_request: AccessRequest):
+    """When renewing the request makes sense: REMINDER_DAYS before the first of its active grants expires (the day the
+    owner is reminded). None when no active grant would lapse (all expired, revoked, or never expiring): then the
+    service's own checks decide. Reads the grants request_detail prefetched."""
+    expiries = [
+        issue.grant.expires_at
+        for issue in access_request.issues.all()
+        if issue.grant.status == GrantStatus.ACTIVE and issue.grant.expires_at
+    ]
+    return min(expiries) - timedelta(days=policy.REMINDER_DAYS) if expiries else None
 
 
 @portal_page
@@ -116,12 +140,14 @@ def request_decide(request, pk: int, kind: str):
     except PortalError as error:
         if request.htmx and request.POST.get("from") == "queue":
             row = selectors.review_queue_row(user=request.user, pk=pk)
+            row.deciding_rule = _deciding_rule(row)
             context = {"req": row, "error": error.message}
             return render(request, "approvals/_partials/queue_row.html", context, status=error.status_code)
         messages.error(request, error.message)
         return redirect("approvals:request_detail", pk=pk)
     if request.htmx and request.POST.get("from") == "queue":
-        row = selectors.request_list(user=request.user).get(pk=pk)
+        row = selectors.review_queue_row(user=request.user, pk=pk)
+        row.deciding_rule = _deciding_rule(row)
         return render(request, "approvals/_partials/queue_row.html", {"req": row, "decided": kind})
     messages.success(request, "Approval recorded." if kind == DecisionKind.APPROVE else "Request denied.")
     return redirect("approvals:request_detail", pk=pk)
@@ -159,7 +185,17 @@ def request_renew(request, pk: int):
 def review_queue(request):
     queue = selectors.review_queue(user=request.user)
     context = {"decision_form": forms.DecisionForm(), **paged(request, queue, per_page=50)}
+    for row in context["page"].object_list:
+        row.deciding_rule = _deciding_rule(row)
     return render(request, "approvals/review_queue.html", context)
+
+
+def _deciding_rule(access_request: AccessRequest) -> str:
+    """The policy rule that set how many approvals the request needs: of the rules it matched when filed, the one
+    asking the most."""
+    matched = [rule for rule in policy.RULES if rule.key in access_request.policy_rules]
+    deciding = max(matched, key=lambda rule: rule.required_approvals, default=None)
+    return deciding.description if deciding else ""
 
 
 @portal_page
@@ -167,8 +203,14 @@ def grant_list(request):
     filterset = GrantFilter(request.GET, queryset=selectors.grant_list(user=request.user).order_by("expires_at"))
     queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     context = {"filter": filterset, "revoke_form": forms.RevokeForm(), **paged(request, queryset, per_page=50)}
+    context["renewal_cutoff"] = _renewal_cutoff()
     template = "approvals/grant_list.html"
     return render(request, f"{template}#results" if request.htmx else template, context)
+
+
+def _renewal_cutoff():
+    """Grants expiring before this are inside their renewal window: their row offers Renew."""
+    return timezone.now() + timedelta(days=policy.REMINDER_DAYS)
 
 
 @portal_page(role="write")
@@ -190,7 +232,7 @@ def grant_revoke(request, pk: int):
         error = "Give a reason for revoking."
     grant = selectors.grant_list(user=request.user).get(pk=pk)
     if request.htmx:
-        context = {"grant": grant, "revoke_form": form, "error": error}
+        context = {"grant": grant, "revoke_form": form, "error": error, "renewal_cutoff": _renewal_cutoff()}
         return render(request, "approvals/_partials/grant_row.html", context, status=400 if error else 200)
     if error:
         messages.error(request, error)

@@ -29,9 +29,11 @@ RESULTS = ROOT / "bench" / "results" / "pages.json"
 TARGET_P95_MS = 100.0
 TARGET_QUERIES = 10
 SECURITY_USERNAME = "bench-security"
+MANAGER_USERNAME = "bench-manager"
 
 # (label, path); {tool} is a typical tool the signed-in user can see.
 PAGES = (
+    ("home", "/"),
     ("tool list", "/tools/"),
     ("tool list filtered+sorted", "/tools/?environment=prod&ordering=-name&search=agent"),
     ("tool detail", "/tools/{tool}/"),
@@ -134,7 +136,9 @@ def bench_users():
         .order_by("-tool_count", "pk")
         .first()
     )
-    return [("security", security), ("owner", owner)]
+    manager, _ = user_model.objects.get_or_create(username=MANAGER_USERNAME, defaults={"is_active": True})
+    manager.groups.add(Group.objects.get(name=roles.MANAGER))
+    return [("security", security), ("owner", owner), ("manager", manager)]
 
 
 def typical_tool(user) -> int:

@@ -72,6 +72,9 @@ class Config:
     human: Human
     upstreams: tuple[Upstream, ...]
     usage_flush_ms: int = 200
+    # Host header values accepted besides the listen address (the name clients use behind a proxy): the check
+    # that keeps a web page from rebinding its own name to the gateway's address.
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def prefixed(self) -> bool:
@@ -94,9 +97,12 @@ def parse(raw: dict[str, Any], environ) -> Config:
     _only(raw, "", {"portal", "listen", "human", "upstream", "usage"})
     portal = _portal(_table(raw, "portal"), environ)
     listen = _table(raw, "listen")
-    _only(listen, "listen.", {"host", "port"})
+    _only(listen, "listen.", {"host", "port", "allowed_hosts"})
     host = _text(listen, "listen.host", default="127.0.0.1")
     port = _int(listen, "listen.port", default=8790, low=1, high=65535)
+    allowed_hosts = listen.get("allowed_hosts", [])
+    if not isinstance(allowed_hosts, list) or not all(isinstance(h, str) and h for h in allowed_hosts):
+        raise ConfigError("listen.allowed_hosts", 'a list of Host header values, e.g. ["mcp.example.com"]')
     human = _human(_table(raw, "human"), host)
     upstreams = raw.get("upstream")
     if not isinstance(upstreams, list) or not upstreams:
@@ -110,12 +116,12 @@ def parse(raw: dict[str, Any], environ) -> Config:
         raise ConfigError("usage", "must be a table")
     _only(usage, "usage.", {"flush_ms"})
     flush = _int(usage, "usage.flush_ms", default=200, low=10, high=60_000)
-    return Config(portal, host, port, human, parsed, flush)
+    return Config(portal, host, port, human, parsed, flush, tuple(allowed_hosts))
 
 
 def _portal(table: dict, environ) -> Portal:
     _only(table, "portal.", {"url", "token_env", "timeout_ms"})
-    url = _url(table, "portal.url")
+    url = _url(table, "portal.url", loopback_http=True)
     token_env = _text(table, "portal.token_env", default="NHI_GATEWAY_TOKEN")
     token = environ.get(token_env, "")
     if not token:
@@ -143,7 +149,9 @@ def _human(table: dict, host: str) -> Human:
         return Human(mode, header=header, trusted_proxy=trusted)
     if mode == "jwt":
         jwks = _text(table, "human.jwks")
-        if not jwks.startswith(("file://", "https://", "http://")):
+        # Plain http would let anyone on the path to the IdP serve their own keys, and so name any human.
+        insecure = jwks.startswith("http://") and not _loopback(urlsplit(jwks).hostname or "")
+        if not jwks.startswith(("file://", "https://", "http://")) or insecure:
             raise ConfigError("human.jwks", 'must be a "file://" path or an "https://" URL of a JWKS')
         if jwks.startswith("file://") and not Path(jwks.removeprefix("file://")).is_file():
             raise ConfigError("human.jwks", f"no such file: {jwks.removeprefix('file://')}")
@@ -201,6 +209,14 @@ def _map(table: Any, key: str) -> ToolMap:
     leftover = PLACEHOLDER.sub("", resource)
     if "{" in leftover or "}" in leftover:
         raise ConfigError(f"{key}.resource", "placeholders are {argument_name}; braces are not allowed otherwise")
+    # A template without a placeholder would ask about the same resource whatever the call acts on, and a "*" in it
+    # is a literal that a grant's wildcard matches: both would turn the resource check off. "*" alone asks about
+    # the tool as a whole (the empty resource), which only an unconstrained grant allows.
+    if resource != "*" and (not PLACEHOLDER.search(resource) or "*" in resource):
+        raise ConfigError(
+            f"{key}.resource",
+            'a template over the call\'s arguments, e.g. "space:{space}" (no "*" in it), or "*" alone',
+        )
     return ToolMap(tool=_text(table, f"{key}.tool"), scope=_text(table, f"{key}.scope"), resource=resource)
 
 
@@ -244,11 +260,14 @@ def _int(table: dict, key: str, *, default: int, low: int, high: int) -> int:
     return value
 
 
-def _url(table: dict, key: str) -> str:
+def _url(table: dict, key: str, *, loopback_http: bool = False) -> str:
     value = _text(table, key)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(key, "an http:// or https:// URL")
+    if loopback_http and parts.scheme == "http" and not _loopback(parts.hostname):
+        # The gateway token would cross the network in clear, and an answer could be forged on the way.
+        raise ConfigError(key, "https:// (plain http:// only to a loopback address)")
     return value
 
 
@@ -259,3 +278,7 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def loopback(host: str) -> bool:
+    return _loopback(host)

@@ -1,6 +1,7 @@
 """Who the human is, for each call: a header set by a trusted proxy, or a signed JWT. No human, no call."""
 
 import json
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,16 @@ class Identifier:
         if headers is None:
             raise NoHuman("no HTTP request to read a human from")
         if self.config.mode == "header":
-            return Caller(_name(headers.get(self.config.header, ""), f"header {self.config.header}"))
-        scheme, _, token = (headers.get("authorization") or "").partition(" ")
+            # Exactly one: a proxy that appends its header rather than replacing the client's would otherwise leave
+            # the client's choice first.
+            values = _all(headers, self.config.header)
+            if len(values) != 1:
+                raise NoHuman(f"exactly one {self.config.header} header is required")
+            return Caller(_name(values[0], f"header {self.config.header}"))
+        authorizations = _all(headers, "authorization")
+        if len(authorizations) != 1:
+            raise NoHuman("exactly one bearer token naming the human is required")
+        scheme, _, token = authorizations[0].partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise NoHuman("a bearer token naming the human is required")
         return await self._verified(token.strip())
@@ -80,7 +89,19 @@ class Identifier:
         return await anyio.to_thread.run_sync(self._client.get_signing_key_from_jwt, token)
 
 
+def _all(headers, name: str) -> list[str]:
+    return headers.getlist(name) if hasattr(headers, "getlist") else [v for v in [headers.get(name)] if v is not None]
+
+
 def _name(value, where: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME or "\x00" in value:
+    """The name exactly as given, or none: surrounding whitespace or control characters are refused, never trimmed,
+    so that "alice\u00a0" at the IdP is not taken for the portal's "alice"."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_NAME
+        or value != value.strip()
+        or any(unicodedata.category(ch).startswith(("C", "Z")) and ch != " " for ch in value)
+    ):
         raise NoHuman(f"no human named in the {where}")
-    return value.strip()
+    return value

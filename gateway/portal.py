@@ -23,7 +23,7 @@ class PortalUnavailable(Exception):
 
 
 class PortalClient:
-    def __init__(self, portal: Portal, *, flush_seconds: float = 0.2, max_batch: int = 500):
+    def __init__(self, portal: Portal, *, flush_seconds: float = 0.2, max_batch: int = 500, max_buffer: int = 50_000):
         self.portal = portal
         self.http = httpx2.AsyncClient(
             base_url=portal.url,
@@ -33,6 +33,7 @@ class PortalClient:
         )
         self.flush_seconds = flush_seconds
         self.max_batch = max_batch
+        self.max_buffer = max_buffer
         self._usage: list[dict] = []
         self._usage_ready = anyio.Event()
 
@@ -60,6 +61,11 @@ class PortalClient:
         answer = await self._post("/api/v1/authorize/", question)
         if answer.get("decision") not in ("allow", "deny") or not isinstance(answer.get("reason"), str):
             raise PortalUnavailable("an answer without a decision")
+        # An allow is an allow the portal recorded: without the event it names (a proxy or cache in between, a
+        # forged answer), nothing is forwarded.
+        event_id = answer.get("event_id")
+        if answer["decision"] == "allow" and (type(event_id) is not int or event_id <= 0):
+            raise PortalUnavailable("an allow without its recorded event")
         return answer
 
     async def listing(self, question: dict) -> dict:
@@ -72,6 +78,12 @@ class PortalClient:
 
     def report(self, event: dict) -> None:
         event.setdefault("occurred_at", datetime.now(UTC).isoformat())
+        if len(self._usage) >= self.max_buffer:
+            # The portal has been refusing or unreachable for long: memory is bounded, and the loss is said.
+            dropped = self._usage[: self.max_batch]
+            self._usage = self._usage[self.max_batch :]
+            log.error("usage buffer full: %d usage events dropped unreported (first %s)", len(dropped),
+                      dropped[0]["event_id"])  # fmt: skip
         self._usage.append(event)
         if len(self._usage) >= self.max_batch:
             self._usage_ready.set()
@@ -98,7 +110,27 @@ class PortalClient:
                 log.warning("usage report failed (HTTP %s); kept for retry", response.status_code)
                 self._usage = batch + self._usage
                 return
+            if response.status_code == 400 and (bad := _bad_rows(response, len(batch))):
+                # All or nothing at the portal: the rows it named are dropped (and said so), the rest sent again.
+                for index in sorted(bad, reverse=True):
+                    log.error("usage event %s refused: %s", batch[index]["event_id"], bad[index])
+                    del batch[index]
+                self._usage = batch + self._usage
+                continue
             if response.status_code >= 400:
                 # A 4xx will not get better by retrying: the batch is dropped, and said so.
                 log.error("usage report refused (HTTP %s): %s", response.status_code, response.text[:500])
             log.debug("reported %d usage events in %.1f ms", len(batch), (time.monotonic() - started) * 1000)
+
+
+def _bad_rows(response, size: int) -> dict[int, str]:
+    try:
+        errors = response.json().get("errors", [])
+    except (ValueError, AttributeError):
+        return {}
+    rows = {}
+    for error in errors if isinstance(errors, list) else []:
+        row = error.get("row") if isinstance(error, dict) else None
+        if isinstance(row, int) and 0 <= row < size:
+            rows[row] = f"{error.get('field')}: {error.get('message')}"
+    return rows

@@ -15,15 +15,17 @@ from dataclasses import dataclass
 import anyio
 import mcp_types as types
 from mcp.server.lowlevel import Server
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 
-from .config import Config, ToolMap, Upstream
+from .config import Config, ToolMap, Upstream, loopback
 from .humans import Identifier, NoHuman
 from .portal import UNAVAILABLE, PortalClient, PortalUnavailable
-from .resources import Unresolved, resource_for
-from .upstreams import UpstreamPool
+from .resources import NotCanonical, Unresolved, resource_for
+from .upstreams import UpstreamPool, UpstreamUnavailable
 
 DENIED = -32003  # JSON-RPC server-defined error: the portal did not allow the call
+UPSTREAM_FAILED = -32004  # the call was allowed, and the upstream could not run it
 log = logging.getLogger("nhi_gateway")
 
 
@@ -68,7 +70,11 @@ class Gateway:
             raise MCPError(DENIED, f"denied: no_human ({error})", {"decision": "deny", "reason": "no_human"}) from None
         shown: list[types.Tool] = []
         for upstream in self.config.upstreams:
-            tools = await self.pool.tools(upstream)
+            try:
+                tools = await self.pool.tools(upstream)
+            except UpstreamUnavailable:
+                log.warning("tools/list: upstream %s unavailable; its tools are not listed", upstream.name)
+                continue
             mapped = [(t, upstream.mapping(t.name)) for t in tools]
             mapped = [(t, m) for t, m in mapped if m is not None]  # an unmapped tool is never callable: not listed
             if not mapped:
@@ -105,11 +111,13 @@ class Gateway:
         route = self.route(params.name)
         if route is None or route.mapping is None:
             # Denied here, without asking: there is no scope to ask about, and the upstream never sees the call.
-            raise _denied("tool_not_mapped", None, f"{params.name} is not mapped to a portal scope")
+            raise _denied("tool_not_mapped", None, f"{params.name[:100]} is not mapped to a portal scope")
         try:
             resource = resource_for(route.mapping, params.arguments)
         except Unresolved as error:
             raise _denied("resource_unresolved", None, f"argument {error} is needed for the resource") from None
+        except NotCanonical as error:
+            raise _denied("resource_not_canonical", None, f"argument {error} is not in plain form") from None
         question = {
             "tool": route.upstream.tool,
             "identity": route.upstream.identity,
@@ -132,10 +140,18 @@ class Gateway:
             result = await self.pool.call(route.upstream, route.tool, params.arguments or {})
             outcome = "error" if result.is_error else "ok"
             return result
+        except MCPError:
+            raise  # the upstream's own JSON-RPC error, passed on
+        except Exception as error:
+            # Allowed, and the upstream could not run it: said without internals.
+            failure = type(error).__name__
+            log.warning("tools/call %s: upstream %s failed (%s)", params.name, route.upstream.name, failure)
+            raise MCPError(UPSTREAM_FAILED, "upstream_unavailable", {"event_id": answer["event_id"]}) from None
         finally:
             self.portal.report(
                 {
-                    "event_id": f"use:{answer['event_id']}",
+                    # Not guessable: nobody can report this id first and have the real usage skipped as a repeat.
+                    "event_id": f"use:{answer['event_id']}:{uuid.uuid4().hex}",
                     "decision": answer["event_id"],
                     "tool": route.upstream.tool,
                     "identity": route.upstream.identity,
@@ -161,11 +177,21 @@ def _headers(ctx):
 
 
 def _request_id(ctx) -> str:
-    """The session and the JSON-RPC id: a client's retry of one call is the same question to the portal (decided
-    afresh, and recorded as a replay). Without a session (stateless HTTP), the HTTP request is the session."""
-    headers = _headers(ctx)
-    session = (headers.get("mcp-session-id") if headers is not None else None) or uuid.uuid4().hex
-    return f"mcp:{session[:64]}:{str(ctx.request_id)[:48]}"
+    """The session and the JSON-RPC id. The gateway serves stateless HTTP, so it issues no session: each HTTP request
+    is one, named by a fresh random id (a client-sent Mcp-Session-Id is the client's choice, and could be made to
+    collide with another's)."""
+    return f"mcp:{uuid.uuid4().hex}:{str(ctx.request_id)[:48]}"
+
+
+def _transport_security(config: Config) -> TransportSecuritySettings:
+    """Host and Origin checked on every request, whatever the listen address: a web page that rebinds its own name
+    to the gateway's address must not reach it (and, in header mode, name any human)."""
+    names = [config.host if ":" not in config.host else f"[{config.host}]", *config.allowed_hosts]
+    if loopback(config.host):
+        names += ["127.0.0.1", "localhost", "[::1]"]
+    hosts = sorted({n for name in names for n in (name, f"{name}:{config.port}")})
+    origins = sorted({f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")})
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
 def build_server(gateway: Gateway) -> Server:
@@ -186,21 +212,22 @@ def build_app(config: Config):
     pool = UpstreamPool(config.upstreams)
     gateway = Gateway(config, pool, portal, Identifier(config.human))
     server = build_server(gateway)
-    app = server.streamable_http_app(stateless_http=True, json_response=True, host=config.host)
+    app = server.streamable_http_app(
+        stateless_http=True, json_response=True, host=config.host, transport_security=_transport_security(config)
+    )
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(app_):
-        async with contextlib.AsyncExitStack() as stack:
-            await pool.start(stack)
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(portal.run_reporter)
-                try:
-                    async with inner(app_):
-                        yield
-                finally:
-                    tasks.cancel_scope.cancel()
-            await portal.aclose()
+        async with anyio.create_task_group() as tasks:
+            await pool.start(tasks)
+            tasks.start_soon(portal.run_reporter)
+            try:
+                async with inner(app_):
+                    yield
+            finally:
+                tasks.cancel_scope.cancel()
+        await portal.aclose()
 
     app.router.lifespan_context = lifespan
     app.state.gateway = gateway

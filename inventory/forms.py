@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
+from inventory.autocomplete import IdentitiesPicker, UserPicker, UsersPicker
 from inventory.fingerprints import validate_secret
 from nhi_portal import roles
 
@@ -50,8 +51,9 @@ class ToolForm(_OwnerFieldMixin, forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 4}),
             "prompt_templates": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
             "connector_config": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
-            "identities": forms.SelectMultiple(attrs={"size": 6}),
-            "allowed_users": forms.SelectMultiple(attrs={"size": 6}),
+            # Found by typing (inventory/autocomplete.py): listing every identity and user made the page 3 MB.
+            "identities": IdentitiesPicker(),
+            "allowed_users": UsersPicker(),
             "allowed_teams": forms.SelectMultiple(attrs={"size": 4}),
         }
         labels = {"allowed_users": "May act for these people", "allowed_teams": "May act for members of these teams"}
@@ -66,6 +68,11 @@ class ToolForm(_OwnerFieldMixin, forms.ModelForm):
         self.fields["identities"].queryset = selectable.distinct().order_by("name")
         self.fields["identities"].required = False
         self.fields["allowed_users"].queryset = User.objects.filter(is_active=True).order_by("username")
+        if "owner" in self.fields:
+            # Found by typing, like the people and identities: there may be tens of thousands (issue 17).
+            owner = self.fields["owner"]
+            owner.widget = UserPicker()
+            owner.widget.choices = owner.choices
 
 
 class IdentityForm(_OwnerFieldMixin, forms.ModelForm):

@@ -24,9 +24,7 @@ def gateway_config(*, tool, portal_url: str, now) -> str:
     (the grant's resource constraint is given as the example template): the owner fills in the MCP tool names and
     the upstream's address."""
     live = [
-        g
-        for g in tool.grants.all()
-        if g.status == GrantStatus.ACTIVE and (g.expires_at is None or g.expires_at > now)
+        g for g in tool.grants.all() if g.status == GrantStatus.ACTIVE and (g.expires_at is None or g.expires_at > now)
     ]
     lines = [
         f"# nhi-mcp-gateway config for {tool.name} ({tool.slug}); run: nhi-mcp-gateway --config this-file.toml",
@@ -64,6 +62,9 @@ def gateway_config(*, tool, portal_url: str, now) -> str:
                 "[[upstream.map]]",
                 f'tool = "MCP-TOOL-{placeholders}"  # the MCP tool that needs this scope',
                 f"scope = {_quoted(scope)}",
-                f"resource = {_quoted(constraint or '*')}  # granted on this; as a template: space:{{space}}",
+                # Deliberately not a valid template: the gateway refuses to start until the owner writes one over the
+                # MCP tool's own argument (a constant here would ask about one resource whatever the call acts on).
+                f'resource = "{{ARGUMENT-NAME}}"  # granted on {_quoted(constraint or "any resource")}; '
+                'write a template over the call\'s argument, e.g. "space:{space}"',
             ]
     return "\n".join(lines) + "\n"

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory.audit.record import audit_record, changed, snapshot
+from inventory.changes import changes_record
+from inventory.compromise import compromise_lift
 from inventory.facts import hold_fact_changes
 from inventory.fingerprints import FINGERPRINT_RE, digest_secret, validate_secret
 from inventory.redaction import redact_secrets
@@ -204,6 +206,7 @@ def tool_create(*, actor, data: dict[str, Any]) -> AITool:
     audience = _set_audience(tool, data)
     after = snapshot(tool) | {name: new for name, (_, new) in audience.items()}
     audit_record(actor=actor, action="tool.created", obj=tool, after=after)
+    changes_record(topics=["tool"], tools=[tool.pk], identities=[i.pk for i in identities])  # issue 18: detect now
     return tool
 
 
@@ -238,6 +241,10 @@ def tool_update(*, actor, tool: AITool, data: dict[str, Any]) -> AITool:
         before_diff["identities"], after_diff["identities"] = before_ids, after_ids
     if after_diff:
         audit_record(actor=actor, action="tool.updated", obj=tool, before=before_diff, after=after_diff)
+        # issue 18: the changed fields, for the detectors that read them, on this tool and its identities then and now
+        changes_record(
+            topics=[f"tool.{name}" for name in after_diff], tools=[tool.pk], identities=before_ids + after_ids
+        )
     return tool
 
 
@@ -247,6 +254,8 @@ def tool_delete(*, actor, tool: AITool) -> None:
     if tool is None:
         raise PermissionDenied("You cannot delete this tool.")
     audit_record(actor=actor, action="tool.deleted", obj=tool, before=snapshot(tool))
+    bound = list(tool.bindings.values_list("identity_id", flat=True))
+    changes_record(topics=["tool"], tools=[tool.pk], identities=bound)  # issue 18: its findings resolve now
     # Its grants must not outlive it as grants for "any tool".
     ScopeGrant.objects.filter(tool=tool, status=GrantStatus.ACTIVE).update(
         status=GrantStatus.REVOKED, revoked_at=timezone.now(), revoke_reason=f"Tool {tool.slug} was deleted."
@@ -277,6 +286,7 @@ def identity_create(*, actor, data: dict[str, Any]) -> ServiceIdentity:
     if data.get("tools"):
         _set_tools(actor, identity, list(data["tools"]))
     audit_record(actor=actor, action="identity.created", obj=identity, after=snapshot(identity))
+    changes_record(topics=["identity"], identities=[identity.pk])  # issue 18: detect now
     return identity
 
 
@@ -304,6 +314,9 @@ def identity_update(*, actor, identity: ServiceIdentity, data: dict[str, Any]) -
             before_diff["tools"], after_diff["tools"] = before_tools, after_tools
     if after_diff:
         audit_record(actor=actor, action="identity.updated", obj=identity, before=before_diff, after=after_diff)
+        # issue 18: bindings removed here are re-checked through the tools they left
+        changes_record(topics=[f"identity.{name}" for name in after_diff], identities=[identity.pk],
+                       tools=before_diff.get("tools", []))  # fmt: skip
     return identity
 
 
@@ -340,6 +353,9 @@ def credential_create(
     credential.full_clean()
     credential.save()
     audit_record(actor=actor, action="credential.created", obj=credential, after=snapshot(credential))
+    # issue 18: detect now; a new credential may end a containment (with the compromised one revoked)
+    changes_record(topics=["credential"], identities=[identity.pk])
+    compromise_lift(identity_ids=[identity.pk], actor_label=actor.get_username())
     return credential
 
 
@@ -361,4 +377,7 @@ def credential_update(*, actor, credential: Credential, data: dict[str, Any], se
     before_diff, after_diff = changed(before, snapshot(credential))
     if after_diff:
         audit_record(actor=actor, action="credential.updated", obj=credential, before=before_diff, after=after_diff)
+        # issue 18: detect now; revoking the compromised credential may end a containment
+        changes_record(topics=[f"credential.{name}" for name in after_diff], identities=[credential.identity_id])
+        compromise_lift(identity_ids=[credential.identity_id], actor_label=actor.get_username())
     return credential

@@ -70,20 +70,16 @@ def _list_view(request, *, listing: Listing, filterset):
 
 
 @portal_page
-def dashboard(request):
-    counts = selectors.dashboard_counts(user=request.user)
-    return render(request, "inventory/dashboard.html", {"counts": counts})
-
-
-@portal_page
 def tool_list(request):
-    filterset = filters.ToolFilter(request.GET, queryset=selectors.tool_list(user=request.user))
+    tools = selectors.with_finding_risk(selectors.tool_list(user=request.user), by="tool")
+    filterset = filters.ToolFilter(request.GET, queryset=tools)
     return _list_view(request, listing=TOOLS, filterset=filterset)
 
 
 @portal_page
 def identity_list(request):
-    filterset = filters.IdentityFilter(request.GET, queryset=selectors.identity_list(user=request.user))
+    identities = selectors.with_finding_risk(selectors.identity_list(user=request.user), by="identity")
+    filterset = filters.IdentityFilter(request.GET, queryset=identities)
     return _list_view(request, listing=IDENTITIES, filterset=filterset)
 
 

@@ -1,5 +1,7 @@
 """POST /api/v1/authorize/: the decision gateways ask for before a tool acts; /authorize/batch/: a tool listing's."""
 
+import time
+
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
@@ -17,6 +19,7 @@ from approvals.authorization import (
     authorize,
     authorize_listing,
 )
+from nhi_portal import metrics
 from nhi_portal.parsers import StrictJSONParser
 from nhi_portal.permissions import IsGatewayOrSecurity
 from nhi_portal.schema import error_response
@@ -111,9 +114,11 @@ class AuthorizeView(APIView):
         ],
     )
     def post(self, request):
+        started = time.perf_counter()
         query = AuthorizationQuery.from_body(request.data)
         token = request.auth if hasattr(request.auth, "digest") else None
         decision = authorize(query=query, source=request.user.get_username(), token=token)
+        metrics.observe_decision(decision.decision, decision.reason, time.perf_counter() - started)
         payload = {
             "decision": decision.decision,
             "reason": decision.reason,

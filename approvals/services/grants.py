@@ -10,6 +10,7 @@ from django.utils import timezone
 from approvals.choices import DecisionKind
 from approvals.models import AccessRequest, GrantIssue
 from inventory.audit.record import audit_record, snapshot
+from inventory.changes import changes_record
 from inventory.choices import GrantStatus
 from inventory.models import ScopeGrant
 from nhi_portal import roles
@@ -63,6 +64,7 @@ def grants_issue(request: AccessRequest, *, approver, actor_label: str | None, n
             after={**snapshot(grant), "request": request.pk},
         )
         grants.append(grant)
+    changes_record(topics=["grant"], identities=[request.identity_id], tools=[request.tool_id])  # issue 18: detect now
     return grants
 
 
@@ -97,4 +99,5 @@ def grant_revoke(*, actor, grant_id: int, reason: str) -> ScopeGrant:
         after={"status": grant.status, "revoked_at": grant.revoked_at},
         comment=reason,
     )
+    changes_record(topics=["grant"], identities=[grant.identity_id], tools=[grant.tool_id])  # issue 18: detect now
     return grant

@@ -42,6 +42,13 @@ class Anchor:
     def newest_first(self) -> Iterator[dict]:
         return reversed(list(self.records()))
 
+    def records_after(self, position: int = 0) -> Iterator[tuple[dict, int]]:
+        """The records after `position`, oldest first, each with the position after it: incremental verification
+        stores the last one and reads on from there. Here a position counts records; a store may use its own unit."""
+        for index, record in enumerate(self.records()):
+            if index >= position:
+                yield record, index + 1
+
 
 class FileAnchor(Anchor):
     """JSON lines in one file, appended with O_APPEND and fsync'd before the write returns."""
@@ -86,6 +93,22 @@ class FileAnchor(Anchor):
                     record = _parse(raw, self.path)
                     if record is not None:
                         yield record
+
+    def records_after(self, position: int = 0) -> Iterator[tuple[dict, int]]:
+        """Positions are byte offsets: a run reads only what was appended since the last one."""
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            handle.seek(position)
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    return  # a line still being written (or torn by a crash): the next run reads it
+                position += len(raw)
+                record = _parse(raw, self.path)
+                if record is not None:
+                    yield record, position
 
     def newest_first(self) -> Iterator[dict]:
         try:

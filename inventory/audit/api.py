@@ -1,13 +1,19 @@
 """The audit trail over the API (security only) and the chain check."""
 
 import django_filters
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
-from rest_framework import serializers, viewsets
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inventory.audit.verify import verify
-from inventory.models import AuditEntry
+from inventory import tasks
+from inventory.audit import export, runs
+from inventory.audit.record import audit_record
+from inventory.models import AuditEntry, AuditVerification
 from nhi_portal.filters import StrictFilterBackend
 from nhi_portal.permissions import IsSecurity
 
@@ -44,35 +50,143 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AuditEntryFilter
 
 
+_PROBLEM = inline_serializer(
+    "AuditVerifyProblem",
+    {
+        "stream": serializers.CharField(),
+        "batch": serializers.IntegerField(allow_null=True),
+        "first_bad": serializers.IntegerField(allow_null=True),
+        "problem": serializers.CharField(),
+    },
+)
+_RUN = inline_serializer(
+    "AuditVerifyRun",
+    {
+        "id": serializers.IntegerField(),
+        # Plain strings: choice fields here would collide with other `kind` and `status` enums in the schema.
+        "kind": serializers.CharField(help_text="full or incremental"),
+        "status": serializers.CharField(help_text="queued or running"),
+        "batches_done": serializers.IntegerField(),
+        "batches_total": serializers.IntegerField(),
+        "requested_by": serializers.CharField(),
+    },
+)
+_VERIFY = inline_serializer(
+    "AuditVerify",
+    {
+        "ok": serializers.BooleanField(),
+        "checked": serializers.IntegerField(),
+        "first_bad": serializers.IntegerField(allow_null=True),
+        "stream": serializers.CharField(allow_null=True),
+        "batch": serializers.IntegerField(allow_null=True),
+        "problem": serializers.CharField(),
+        "problems": serializers.ListField(child=_PROBLEM),
+        "as_of": serializers.DateTimeField(allow_null=True),
+        "kind": serializers.CharField(allow_null=True),
+        "seconds": serializers.FloatField(allow_null=True),
+        "last_full_at": serializers.DateTimeField(allow_null=True),
+        "running": serializers.BooleanField(),
+        "run": _RUN,
+    },
+)
+
+
+class VerifyRequestSerializer(serializers.Serializer):
+    kind = serializers.CharField(default=AuditVerification.Kind.FULL, help_text="full (the default) or incremental")
+
+    def validate_kind(self, value: str) -> str:
+        if value not in AuditVerification.Kind.values:
+            raise serializers.ValidationError("Choose full or incremental.")
+        return value
+
+
 class VerifyAuditView(APIView):
     permission_classes = [IsSecurity]
 
     @extend_schema(
-        summary="Verify the audit chain",
-        description="Recheck the sealed batches and their anchor: `ok`, how many entries were checked, and the first "
-        "changed, deleted, inserted or reordered entry (`first_bad`) with what is wrong.",
-        responses=inline_serializer(
-            "AuditVerify",
-            {
-                "ok": serializers.BooleanField(),
-                "checked": serializers.IntegerField(),
-                "first_bad": serializers.IntegerField(allow_null=True),
-                "stream": serializers.CharField(allow_null=True),
-                "batch": serializers.IntegerField(allow_null=True),
-                "problem": serializers.CharField(),
-                "problems": serializers.ListField(
-                    child=inline_serializer(
-                        "AuditVerifyProblem",
-                        {
-                            "stream": serializers.CharField(),
-                            "batch": serializers.IntegerField(allow_null=True),
-                            "first_bad": serializers.IntegerField(allow_null=True),
-                            "problem": serializers.CharField(),
-                        },
-                    )
-                ),
-            },
-        ),
+        summary="The audit chain's latest verification",
+        description="The verdict of the latest finished verification of the sealed batches and their anchor: `ok`, how "
+        "many entries were checked, and the first changed, deleted, inserted or reordered entry (`first_bad`) with "
+        "what is wrong; `as_of` says when it finished, `running` and `run` whether a run is queued or running and "
+        "how far it has got. Nothing is re-hashed by this request: workers verify incrementally every few minutes "
+        "and in full every night, or when POST asks.",
+        responses=_VERIFY,
     )
     def get(self, request):
-        return Response(verify().as_dict())
+        return Response(runs.verification_status())
+
+    @extend_schema(
+        summary="Queue a verification of the audit chain",
+        description="Queue a full verification from the start of the chain (`kind`: `full`, the default) or of what "
+        "was sealed since the last checkpoint (`incremental`). A run of that kind already queued or running is "
+        "returned instead of a second one. 202 with the same answer as GET; follow it with GET.",
+        request=VerifyRequestSerializer,
+        responses={202: _VERIFY},
+    )
+    def post(self, request):
+        serializer = VerifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        verification_queue_for(request.user, serializer.validated_data["kind"])
+        return Response(runs.verification_status(), status=status.HTTP_202_ACCEPTED)
+
+
+def verification_queue_for(user, kind: str) -> None:
+    """Queue a run for a person (page or API), the task after commit; audited, since it is an action on the trail."""
+    with transaction.atomic():
+        run, new = runs.verification_queue(kind=kind, requested_by=user.get_username())
+        if new:
+            audit_record(actor=user, action="audit.verification_queued", obj=run, after={"kind": kind})
+            task = tasks.verify_audit_full if kind == AuditVerification.Kind.FULL else tasks.verify_audit_trail
+            transaction.on_commit(lambda: task.delay(run.pk))
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    after = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=export.MAX_LIMIT)
+
+    def validate_after(self, value: str) -> export.Cursor:
+        try:
+            return export.Cursor.decode(value)
+        except export.BadCursor as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
+class NDJSONRenderer(BaseRenderer):
+    media_type = "application/x-ndjson"
+    format = "ndjson"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class EventExportView(APIView):
+    """NDJSON for a SIEM: decisions and audit entries in id order, bounded per response, resumable by cursor."""
+
+    permission_classes = [IsSecurity]
+    # JSON first: errors are JSON; the export itself is NDJSON whatever the client accepts.
+    renderer_classes = [JSONRenderer, NDJSONRenderer]
+
+    @extend_schema(
+        summary="Export decisions and audit entries (SIEM)",
+        description="One JSON object a line: access events (`type` `access_event`: decisions, observed usage, tool "
+        "listings) and audit entries (`type` `audit_entry`), each stream in id order, merged by the time the portal "
+        "recorded them, with every column the row's hash-chain leaf covers. Only sealed rows are exported, so a "
+        "reader never skips a row that committed late. At most `limit` lines (default 1000, at most 10000) per "
+        'response; the last line is `{"type": "cursor", "next": CURSOR, "more": bool}` and the '
+        "`X-Next-Cursor` header holds the same cursor: pass it as `after` to carry on. Without `after`, from the "
+        "start.",
+        parameters=[
+            OpenApiParameter("after", str, description="The cursor a previous response gave (opaque)."),
+            OpenApiParameter("limit", int, description="Lines per response, 1 to 10000 (default 1000)."),
+        ],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+    )
+    def get(self, request):
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        cursor = query.validated_data.get("after") or export.Cursor()
+        page = export.export_page(cursor, query.validated_data.get("limit", export.DEFAULT_LIMIT))
+        response = StreamingHttpResponse(export.ndjson(page), content_type="application/x-ndjson")
+        response["X-Next-Cursor"] = page.next.encode()
+        response["Cache-Control"] = "no-store"
+        return response

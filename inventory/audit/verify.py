@@ -5,6 +5,7 @@ tail, an entry deleted or changed after a seal run watched it, and sealing that 
 import hmac
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,7 +13,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from inventory.audit.anchor import Anchor, get_anchor
-from inventory.audit.hashes import GENESIS, batch_digest, id_gaps, key_id, leaf_hash, range_digest, seal_keys
+from inventory.audit.checkpoint import StreamState
+from inventory.audit.hashes import batch_digest, id_gaps, key_id, leaf_hash, range_digest, seal_keys
 from inventory.audit.sealing import (
     MAX_PROBLEMS,
     STREAMS,
@@ -23,6 +25,9 @@ from inventory.audit.sealing import (
 )
 from inventory.audit.watch import Watched, live_leaves
 from inventory.models import AuditBatch
+
+# A full run reports progress every this many batches.
+PROGRESS_EVERY = 50
 
 
 @dataclass(frozen=True)
@@ -67,53 +72,84 @@ class _Anchored:
     watches: list[dict] = field(default_factory=list)
 
 
-def _read_anchor(anchor: Anchor) -> dict[str, _Anchored]:
+def _read_anchor(anchor: Anchor, positions: dict[str, int] | None = None) -> tuple[dict[str, _Anchored], int]:
+    """The anchor's batch digests and watches per stream, from each stream's position on; and where the read ended."""
+    positions = positions or {}
+    start = min((positions.get(stream, 0) for stream in STREAMS), default=0)
     anchored: dict[str, _Anchored] = defaultdict(_Anchored)
-    for record in anchor.records():
+    end = start
+    for record, position in anchor.records_after(start):
+        before, end = end, position
         stream = record.get("stream")
-        if stream not in STREAMS:
+        if stream not in STREAMS or before < positions.get(stream, 0):
             continue
         if record.get("kind") == "batch":
             # The same batch anchored twice (overlapping runs) is fine; two digests for one seq are not.
             anchored[stream].batches.setdefault(int(record["seq"]), set()).add(record["digest"])
         elif record.get("kind") == "watch" and record.get("ids"):
             anchored[stream].watches.append(record)
-    return anchored
+    return anchored, end
 
 
-def verify(anchor: Anchor | None = None) -> VerifyResult:
+Progress = Callable[[int], None]
+
+
+def verify(anchor: Anchor | None = None, *, progress: Progress | None = None) -> VerifyResult:
+    """Full verification: every batch of every stream against its rows, the anchor and the watches."""
+    result, _states = verify_from({stream: StreamState() for stream in STREAMS}, anchor, progress=progress)
+    return result
+
+
+def verify_from(
+    starts: dict[str, StreamState], anchor: Anchor | None = None, *, progress: Progress | None = None
+) -> tuple[VerifyResult, dict[str, StreamState | None]]:
+    """Verify each stream from where `starts` says it stands (the chain's start for a full run, a checkpoint for an
+    incremental one). Returns the verdict and, per stream, where it now stands (None where a problem was found, so
+    that a checkpoint never moves past one)."""
     anchor = anchor or get_anchor()
-    anchored = _read_anchor(anchor)
+    anchored, end = _read_anchor(anchor, {stream: state.anchor_position for stream, state in starts.items()})
     keys = seal_keys()
     now = timezone.now()
     problems: list[Problem] = []
-    checked = 0
+    states: dict[str, StreamState | None] = {}
     for stream, model in STREAMS.items():
-        checked += _verify_stream(stream, model, anchored[stream], keys, now, problems)
+        state, clean = _verify_stream(stream, model, anchored[stream], keys, now, problems, starts[stream], progress)
+        state.anchor_position = end
+        states[stream] = state if clean else None
+    checked = sum(state.checked for state in states.values() if state is not None)
     if not problems:
-        return VerifyResult(True, checked)
+        return VerifyResult(True, checked), states
     first = problems[0]
-    return VerifyResult(
+    result = VerifyResult(
         False, checked, first.first_bad, first.stream, first.batch, first.problem, tuple(problems[:MAX_PROBLEMS])
     )
+    return result, states
 
 
-def _verify_stream(stream, model, anchored: _Anchored, keys, now: datetime, problems: list[Problem]) -> int:
-    """Recheck one stream's batches in order against their rows, the anchor and the watches; returns entries intact."""
+def _verify_stream(
+    stream, model, anchored: _Anchored, keys, now: datetime, problems: list[Problem], start: StreamState,
+    progress: Progress | None = None,
+) -> tuple[StreamState, bool]:  # fmt: skip
+    """Recheck one stream's batches after `start` in order against their rows, the anchor and the watches; returns
+    where the stream then stands, and whether nothing sealed or watched was found wrong."""
 
     def report(seq: int | None, first_bad: int | None, text: str) -> None:
         problems.append(Problem(stream, seq, first_bad, text))
 
-    checked = 0
-    prev, prev_last, head_seq = GENESIS, 0, 0
+    checked = start.checked
+    prev, prev_last, head_seq = start.digest, start.last_id, start.seq
+    if start.seq:
+        _check_start(stream, start, anchored, report)
     seen: set[int] = set()
     # Watches are fed by the batches in id order and settled once the batches pass their last id, so only the few
-    # that span the current batch are held open.
-    waiting = sorted((Watched(record) for record in anchored.watches), key=lambda w: w.ids[0], reverse=True)
+    # that span the current batch are held open. A checkpoint carries the ones that reached past its last batch.
+    records = start.open_watches + anchored.watches
+    waiting = sorted((Watched(record) for record in records), key=lambda w: w.ids[0], reverse=True)
     open_watches: list[Watched] = []
     behind_reported = False
     anchor_bound = now - 2 * seal_interval()
-    for batch in AuditBatch.objects.filter(stream=stream).order_by("seq").iterator(chunk_size=200):
+    batches = AuditBatch.objects.filter(stream=stream, seq__gt=start.seq).order_by("seq")
+    for done, batch in enumerate(batches.iterator(chunk_size=200), start=1):
         seen.add(batch.seq)
         head_seq = batch.seq
         bad, sealed = _verify_batch(batch, model, prev, prev_last, keys)
@@ -144,8 +180,12 @@ def _verify_stream(stream, model, anchored: _Anchored, keys, now: datetime, prob
                 still_open.append(watched)
         open_watches = still_open
         prev, prev_last = batch.digest, batch.last_id
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
+    if progress is not None and len(seen) % PROGRESS_EVERY:
+        progress(len(seen) % PROGRESS_EVERY)
 
-    for seq in sorted(seq for seq in anchored.batches if seq not in seen):
+    for seq in sorted(seq for seq in anchored.batches if seq not in seen and seq > start.seq):
         if seq > head_seq:
             report(seq, None, f"batch {seq} is in the anchor but missing from the database")
             break  # the rest of the tail went with it
@@ -159,6 +199,9 @@ def _verify_stream(stream, model, anchored: _Anchored, keys, now: datetime, prob
         watched.feed_live(live)
         _report_watch(watched, keys, report)
 
+    # Everything above concerns what is sealed or watched; sealing that is behind does not, so it alone does not keep
+    # a checkpoint from moving on (it is still reported, every run, until sealing catches up).
+    clean = all(problem.stream != stream for problem in problems)
     oldest = _oldest_unsealed(stream)
     if oldest is not None and now - oldest[1] > lag_bound():
         pk, written = oldest
@@ -166,7 +209,24 @@ def _verify_stream(stream, model, anchored: _Anchored, keys, now: datetime, prob
         report(
             None, pk, f"sealing is behind: entry {pk}, written at {written.isoformat()}, is unsealed after {waited}s"
         )
-    return checked
+    # Watches that reach past the last batch are settled by later batches: the next run starts with them.
+    carried = [watched.record for watched in remaining if watched.ids and watched.ids[-1] > prev_last]
+    return StreamState(head_seq, prev, prev_last, checked, 0, carried), clean
+
+
+def _check_start(stream: str, start: StreamState, anchored: _Anchored, report) -> None:
+    """An incremental run trusts what is before its checkpoint; it still checks, in one query, that the checkpoint's
+    batch is unchanged and that the batches anchored since the checkpoint (late anchoring) match the database."""
+    late = {seq: digests for seq, digests in anchored.batches.items() if seq <= start.seq}
+    wanted = {start.seq, *late}
+    found = dict(AuditBatch.objects.filter(stream=stream, seq__in=wanted).values_list("seq", "digest").order_by("seq"))
+    if found.get(start.seq) != start.digest:
+        report(start.seq, None, f"batch {start.seq} changed or went missing after it was verified")
+    for seq, digests in sorted(late.items()):
+        if seq not in found:
+            report(seq, None, f"batch {seq} is in the anchor but was deleted from the database")
+        elif found[seq] not in digests:
+            report(seq, None, f"batch {seq}'s digest differs from the anchored one: history was re-sealed")
 
 
 def _report_watch(watched: Watched, keys: dict[str, str], report) -> None:

@@ -8,10 +8,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from inventory import tasks
-from inventory.detection import registry
+from inventory.detection import containment, registry
 from inventory.detection import triage as services
 from inventory.detection.scan import scan_create
-from inventory.models import Finding, FindingStatus, Scan, Severity, SubjectType
+from inventory.models import AlertDelivery, Finding, FindingStatus, Scan, Severity, SubjectType
 from nhi_portal.filters import StrictFilterBackend
 from nhi_portal.permissions import IsSecurity
 from nhi_portal.schema import error_response
@@ -34,7 +34,7 @@ class FindingSerializer(serializers.ModelSerializer):
         fields = [
             "id", "detector", "title", "severity", "status", "subject_type", "subject_id", "tool", "identity",
             "first_seen_at", "last_seen_at", "resolved_at", "acknowledged_at", "suppressed_until", "suppress_reason",
-            "controls",
+            "controls", "observed_at", "opened_at", "alerted_at", "contained_at",
         ]  # fmt: skip
 
     def get_title(self, finding) -> str:
@@ -75,6 +75,46 @@ class SuppressInput(serializers.Serializer):
     until = serializers.DateTimeField(help_text="When it shows again: in the future and at most a year away.")
 
 
+class ContainInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=4000, help_text="Why; kept in the audit trail.")
+
+
+class ContainOutput(serializers.Serializer):
+    contained = serializers.BooleanField()
+    actions = serializers.ListField(child=serializers.CharField(), help_text="What was done, in words.")
+
+
+class AlertDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertDelivery
+        fields = ["id", "channel", "target", "findings", "digest", "status", "attempts", "last_error", "created_at",
+                  "last_attempt_at", "delivered_at", "opened_at"]  # fmt: skip
+
+
+class AlertDeliveryFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=AlertDelivery.Status.choices)
+    channel = django_filters.ChoiceFilter(choices=AlertDelivery.Channel.choices)
+
+    class Meta:
+        model = AlertDelivery
+        fields = ["status", "channel"]
+
+
+@extend_schema_view(
+    list=extend_schema(description="Alert deliveries, newest first: e-mails and webhooks, delivered, pending, failed."),
+    retrieve=extend_schema(description="One alert delivery with its attempts and last error."),
+)
+class AlertDeliveryViewSet(viewsets.ReadOnlyModelViewSet):
+    """Security sees every alert the portal sent or tried to send."""
+
+    serializer_class = AlertDeliverySerializer
+    permission_classes = [IsSecurity]
+    filter_backends = [StrictFilterBackend]
+    filterset_class = AlertDeliveryFilter
+    queryset = AlertDelivery.objects.order_by("-id")
+    lookup_value_regex = r"[0-9]+"
+
+
 # A resolved finding cannot be triaged.
 TRIAGED = {200: FindingSerializer, 409: error_response(409, "FieldErrors")}
 
@@ -94,9 +134,39 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         return findings.select_related("tool", "identity").order_by("-id")
 
     def get_permissions(self):
-        if self.action in ("acknowledge", "suppress", "confirm_change"):
+        if self.action in ("acknowledge", "suppress", "confirm_change", "release"):
             return [IsSecurity()]
         return super().get_permissions()
+
+    @extend_schema(
+        summary="Contain the credential a finding is about",
+        request=ContainInput,
+        responses={200: ContainOutput, 403: error_response(403, "Detail"), 409: error_response(409, "FieldErrors")},
+    )
+    @action(detail=True, methods=["post"])
+    def contain(self, request, pk=None):
+        """Mark the exposed credential compromised: from now on authorize through its identity answers `deny` with
+        reason `credential_compromised`, until a new credential is registered and the compromised one revoked.
+        Security, or the owner for their own tools' credential findings; audited with the reason."""
+        finding = self.get_object()
+        body = ContainInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        answer = containment.finding_contain(actor=request.user, finding_id=finding.pk, **body.validated_data)
+        return Response(answer)
+
+    @extend_schema(
+        summary="Lift a containment early (security)",
+        request=ContainInput,
+        responses={200: ContainOutput, 409: error_response(409, "FieldErrors")},
+    )
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk=None):
+        """Security lifts a containment before a new credential replaced the compromised one, with a reason."""
+        finding = self.get_object()
+        body = ContainInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        answer = containment.finding_release(actor=request.user, finding_id=finding.pk, **body.validated_data)
+        return Response(answer)
 
     @extend_schema(summary="Acknowledge a finding", request=None, responses=TRIAGED)
     @action(detail=True, methods=["post"])

@@ -14,9 +14,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from inventory.models import DetectorRun, Finding, Scan
+from nhi_portal import metrics
 
 from . import registry
-from .apply import apply_subjects
+from .alerts import alerts_queue
+from .apply import apply_subjects, lock_detector
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +51,8 @@ def run_detector(detector: registry.Detector, *, scan: Scan, context: registry.C
         counts = _locked_counts(scan)
         if "error" not in counts.get(detector.key, {"error": ""}):
             return counts[detector.key]
-        if connection.vendor == "postgresql":
-            # A million-row estate makes every statement here look expensive enough for JIT compilation, which then
-            # costs up to seconds per detector and saves nothing on these plans (bench/scan.py). This transaction only.
-            cursor.execute("SET LOCAL jit = off")
+        # JIT off for this transaction, and a targeted run of the detector (which may write the same findings) waits.
+        lock_detector(cursor, detector.key)
         previous = DetectorRun.objects.filter(detector=detector.key).values_list("ran_at", flat=True).first()
         changes = apply_subjects(cursor, detector, context, previous_run=previous)
         unresolved = Finding.objects.filter(detector=detector.key).unresolved().count()
@@ -64,6 +64,7 @@ def run_detector(detector: registry.Detector, *, scan: Scan, context: registry.C
         )
         result = changes.counts() | {"ms": round((time.perf_counter() - started) * 1000)}
         _record(scan, counts, detector.key, result)
+    metrics.observe_detector(detector.key, time.perf_counter() - started)
     return result
 
 
@@ -118,6 +119,8 @@ def scan_run(scan_id: int) -> Scan | None:
             elapsed = round((time.perf_counter() - started) * 1000)
             with transaction.atomic():
                 _record(scan, _locked_counts(scan), detector.key, {"error": message, "ms": elapsed})
+    # What this scan opened is alerted as a targeted run's is (a first scan of an estate: one digest).
+    alerts_queue(opened_at=context.now)
     counts = Scan.objects.values_list("counts", flat=True).get(pk=scan.pk)
     failed = [key for key, result in counts.items() if "error" in result]
     Scan.objects.filter(pk=scan.pk).update(

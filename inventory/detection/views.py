@@ -13,11 +13,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from inventory import selectors, tasks
-from inventory.detection import registry
+from inventory.detection import containment, registry
 from inventory.detection import triage as services
 from inventory.detection.api import FindingFilter
+from inventory.detection.measures import response_measures
 from inventory.detection.scan import scan_create
 from inventory.models import AITool, Credential, DetectorRun, Finding, Scan, ScopeGrant, ServiceIdentity
+from inventory.models.findings import SEVERITY_RANK
 from inventory.paging import CappedPaginator, paged
 from nhi_portal import roles
 from nhi_portal.decorators import portal_page
@@ -37,6 +39,20 @@ class BulkForm(forms.Form):
         self.fields["ids"].choices = [(i, i) for i in ids]
 
 
+# The list's orders, each served by an index at scale (655,000 open findings): by risk, the open-by-rank index (rank,
+# first_seen_at, id), read backwards for least severe first; by first seen, the primary key, since a finding's
+# first_seen_at is set when its row is inserted and never changes; by detector, the unique index that leads with it.
+# Ordering by last seen sorted every open finding (1.3 s).
+ORDERINGS = {
+    "risk": (SEVERITY_RANK, "first_seen_at", "pk"),
+    "-risk": (SEVERITY_RANK.desc(), "-first_seen_at", "-pk"),
+    "first_seen": ("pk",),
+    "-first_seen": ("-pk",),
+    "detector": ("detector", "-pk"),
+    "-detector": ("-detector", "-pk"),
+}
+
+
 def _findings_for(user):
     return Finding.objects.visible_to(user).with_last_seen().select_related("tool", "identity")
 
@@ -47,12 +63,14 @@ def finding_list(request):
     params = request.GET.copy()
     if "status" not in params:
         params["status"] = "open"
-    # Newest first: the primary key orders them without sorting what can be hundreds of thousands of rows (ordering by
-    # last seen sorted all 655,000 open findings of the scale data: 1.3 s).
-    filterset = FindingFilter(params, queryset=base.order_by("-id"))
+    ordering = params.get("ordering", "")
+    if ordering not in ORDERINGS:
+        ordering = "risk"
+    filterset = FindingFilter(params, queryset=base.order_by(*ORDERINGS[ordering]))
     findings = filterset.qs if filterset.is_valid() else base.none()
     paged_findings = paged(request, findings, per_page=50, paginator=CappedPaginator)
-    paged_findings["page"].object_list = selectors.with_titles(paged_findings["page"].object_list)
+    page_rows = selectors.with_titles(paged_findings["page"].object_list)
+    paged_findings["page"].object_list = selectors.with_subject_names(page_rows)
     if roles.sees_everything(request.user):
         # Kept by each detector run: counting 655,000 unresolved findings took 150 ms of this page.
         per_detector = dict(DetectorRun.objects.values_list("detector", "unresolved"))
@@ -65,6 +83,8 @@ def finding_list(request):
         "filter": filterset,
         "detectors": detectors,
         "latest_scan": Scan.objects.order_by("-id").first() if roles.is_security(request.user) else None,
+        # issue 18: time to detect, alert and contain; not for htmx swaps of the results
+        "measures": response_measures() if roles.is_security(request.user) and not request.htmx else [],
     }
     template = "inventory/detection/finding_list.html"
     return render(request, f"{template}#results" if request.htmx else template, context)
@@ -79,11 +99,13 @@ def _subject(finding: Finding):
 @portal_page
 def finding_detail(request, pk: int):
     finding = get_object_or_404(_findings_for(request.user), pk=pk)
+    selectors.with_subject_names([finding])  # the page's title names the finding's subject
     try:
         detector = registry.get(finding.detector)
     except KeyError:
         detector = None
     context = {"finding": finding, "detector": detector, "subject": _subject(finding)}
+    context["may_contain"] = finding.status != "resolved" and containment.may_contain(request.user, finding)  # issue 18
     # finding.tool, not tool_id: a tool deleted while a scan was writing can leave an id with no row behind it.
     if finding.subject_type == "tool" and finding.tool:
         context["secret_matches"] = finding.tool.secret_matches.all()
@@ -93,11 +115,13 @@ def finding_detail(request, pk: int):
 @portal_page(role="security")
 @require_POST
 def finding_bulk(request):
+    """Acknowledge, suppress or confirm the chosen findings. From the list (htmx) it answers the changed rows, swapped
+    in place with their new status, so they stay visible until the list is reloaded, and a line saying what was
+    done; a plain form post redirects back with that line as a message."""
     ids = [int(i) for i in request.POST.getlist("ids") if i.isascii() and i.isdigit() and len(i) < 19]
     form = BulkForm(request.POST, ids=ids)
     if not form.is_valid():
-        messages.error(request, "Pick findings and an action.")
-        return redirect("inventory:finding_list")
+        return _triage_answer(request, error="Pick findings and an action.")
     data = form.cleaned_data
     try:
         if data["action"] == "acknowledge":
@@ -110,10 +134,27 @@ def finding_bulk(request):
             )
             count = services.findings_suppress(actor=request.user, ids=data["ids"], reason=data["reason"], until=until)
     except PortalError as error:
-        messages.error(request, error.message)
-    else:
-        done = {"acknowledge": "Acknowledged", "suppress": "Suppressed", "confirm_change": "Confirmed the change on"}
-        messages.success(request, f"{done[data['action']]} {count} finding{'s' if count != 1 else ''}.")
+        return _triage_answer(request, error=error.message)
+    done = {"acknowledge": "Acknowledged", "suppress": "Suppressed", "confirm_change": "Confirmed the change on"}
+    return _triage_answer(
+        request, done=f"{done[data['action']]} {count} finding{'s' if count != 1 else ''}.", ids=data["ids"]
+    )
+
+
+def _triage_answer(request, *, error: str = "", done: str = "", ids: list[int] | None = None):
+    if request.htmx:
+        rows = []
+        if ids:
+            changed = _findings_for(request.user).filter(pk__in=ids).order_by(*ORDERINGS["risk"])
+            rows = selectors.with_subject_names(selectors.with_titles(changed))
+        context = {"error": error, "done": done, "rows": rows}
+        return render(
+            request, "inventory/detection/_partials/triage_result.html", context, status=400 if error else 200
+        )
+    if error:
+        messages.error(request, error)
+        return redirect("inventory:finding_list")
+    messages.success(request, done)
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -129,8 +170,8 @@ def scan_start(request):
         scan = scan_create(requested_by=request.user)
         transaction.on_commit(lambda: tasks.run_scan.delay(scan.pk))
     if request.htmx:
-        return render(request, "inventory/detection/_partials/scan_progress.html", {"scan": scan})
-    messages.success(request, f"Scan #{scan.pk} queued.")
+        return render(request, "inventory/detection/_partials/scan_progress.html", _scan_context(scan))
+    messages.success(request, "Scan queued: the findings list reloads itself when it is done.")
     return redirect("inventory:finding_list")
 
 
@@ -139,4 +180,18 @@ def scan_progress(request, pk: int):
     scan = Scan.objects.filter(pk=pk).first()
     if scan is None:
         raise Http404
-    return render(request, "inventory/detection/_partials/scan_progress.html", {"scan": scan})
+    response = render(request, "inventory/detection/_partials/scan_progress.html", _scan_context(scan))
+    if scan.status == Scan.Status.DONE:
+        # The list behind it listens for this and reloads itself with its own filters (#results).
+        response["HX-Trigger"] = "findings-changed"
+    return response
+
+
+def _scan_context(scan: Scan) -> dict:
+    """The scan and, once done, what it changed: findings opened (new or reopened) and resolved, over its detectors."""
+    counts = [c for c in (scan.counts or {}).values() if isinstance(c, dict)]
+    return {
+        "scan": scan,
+        "opened": sum(int(c.get("opened") or 0) for c in counts),
+        "resolved": sum(int(c.get("resolved") or 0) for c in counts),
+    }

@@ -1,7 +1,17 @@
-from .audit import AppendOnlyError, AuditBatch, AuditEntry
+from .alerts import AlertDelivery, DetectionChange, DetectionSchedule  # alerting (issue 18)
+from .audit import (
+    AppendOnlyError,
+    AuditArchive,
+    AuditBatch,
+    AuditCheckpoint,
+    AuditEntry,
+    AuditVerification,
+    ExportCursor,
+)
+from .discovery import AIToolSuggestion, SourceObject, SourceRun  # discovery (issue 14)
 from .events import AccessEvent, UsageWatermark
 from .findings import DetectorRun, Finding, FindingStatus, Scan, Severity, SubjectType, ToolSecretMatch
-from .frameworks import Attestation, Control, ControlSnapshot, Framework, PostureSnapshot
+from .frameworks import Attestation, Control, ControlSnapshot, Framework, FrameworkSnapshot, PostureSnapshot
 from .identities import Credential, ServiceIdentity
 from .reviews import FactChange
 from .scopes import Scope, ScopeGrant
@@ -10,25 +20,36 @@ from .tools import AITool, ToolIdentity
 
 __all__ = [
     "AITool",
+    "AIToolSuggestion",
     "AccessEvent",
+    "AlertDelivery",
     "AppendOnlyError",
     "Attestation",
+    "AuditArchive",
     "AuditBatch",
+    "AuditCheckpoint",
     "AuditEntry",
+    "AuditVerification",
     "Control",
     "ControlSnapshot",
     "Credential",
+    "DetectionChange",
+    "DetectionSchedule",
     "DetectorRun",
+    "ExportCursor",
     "FactChange",
     "Finding",
     "FindingStatus",
     "Framework",
+    "FrameworkSnapshot",
     "PostureSnapshot",
     "Scan",
     "Scope",
     "ScopeGrant",
     "ServiceIdentity",
     "Severity",
+    "SourceObject",
+    "SourceRun",
     "SubjectType",
     "Team",
     "ToolIdentity",

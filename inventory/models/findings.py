@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, DateTimeField, F, OuterRef, Q, Subquery, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, DateTimeField, F, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest
 
 from nhi_portal import roles
 
@@ -18,6 +18,17 @@ class FindingStatus(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     SUPPRESSED = "suppressed", "Suppressed"
     RESOLVED = "resolved", "Resolved"
+
+
+# Most severe first, as a number: the domain's order, not the alphabet's. One expression shared by the queries that
+# order by it and the index that serves them (PostgreSQL uses an expression index only for the very same expression).
+SEVERITY_RANK = Case(
+    When(severity=Severity.CRITICAL, then=Value(0)),
+    When(severity=Severity.HIGH, then=Value(1)),
+    When(severity=Severity.MEDIUM, then=Value(2)),
+    default=Value(3),
+    output_field=IntegerField(),
+)
 
 
 class SubjectType(models.TextChoices):
@@ -54,7 +65,9 @@ class FindingQuerySet(models.QuerySet):
         the same query: no extra query on any page."""
         recorded = F("recorded_last_seen_at")
         latest_run = DetectorRun.objects.filter(detector=OuterRef("detector")).values("ran_at")[:1]
-        seen = Coalesce(Subquery(latest_run, output_field=DateTimeField()), recorded)
+        # A targeted run (inventory.detection.targeted) opens a finding after its detector's latest full run: then
+        # its own date is the later one.
+        seen = Greatest(Coalesce(Subquery(latest_run, output_field=DateTimeField()), recorded), recorded)
         resolved = When(status=FindingStatus.RESOLVED, then=recorded)
         return self.annotate(last_seen_at=Case(resolved, default=seen, output_field=DateTimeField()))
 
@@ -155,6 +168,18 @@ class Finding(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     suppressed_until = models.DateTimeField(null=True, blank=True)
     suppress_reason = models.TextField(blank=True)
+    # The response clock (issue 18): when the write or import that revealed it happened, when it (last) opened,
+    # when the alert about that opening was queued and first delivered, and when it was contained.
+    observed_at = models.DateTimeField(null=True, blank=True, help_text="When the change that revealed it was made.")
+    opened_at = models.DateTimeField(null=True, blank=True, help_text="When it last opened (new or reopened).")
+    alert_queued_for = models.DateTimeField(
+        null=True, blank=True, help_text="The opening (opened_at) an alert was queued for: one alert per opening."
+    )
+    alerted_at = models.DateTimeField(null=True, blank=True, help_text="When an alert about it was first delivered.")
+    contained_at = models.DateTimeField(null=True, blank=True)
+    contained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
 
     objects = FindingQuerySet.as_manager()
 
@@ -167,8 +192,20 @@ class Finding(models.Model):
         # Each index is written for every new finding, so only those the pages and the scan read. Lookups by
         # detector use the unique constraint's leading column.
         indexes = [
-            models.Index(fields=["tool", "status"]),
-            models.Index(fields=["identity", "status"]),
+            # By tool and by identity, with severity in the key and the columns an owner's to-do list reads included,
+            # so an owner's findings are counted from these indexes alone (home.owner, selectors.open_finding_ids).
+            models.Index(fields=["tool", "status", "severity"], include=["identity", "id"], name="finding_tool_idx"),
+            models.Index(fields=["identity", "status", "severity"], include=["id"], name="finding_identity_idx"),
+            # Open findings most severe first, then the longest open: the findings list's default order, and the
+            # home pages' to-do lists, which walk it and stop after a few rows.
+            models.Index(
+                SEVERITY_RANK,
+                F("first_seen_at"),
+                F("id"),
+                include=["tool", "identity"],
+                condition=Q(status="open"),
+                name="finding_open_rank_idx",
+            ),
             # The triaged and resolved few, for the status filter; open findings are most rows, read in full anyway.
             models.Index(fields=["status", "severity"], condition=~Q(status="open"), name="finding_triaged_idx"),
         ]

@@ -13,6 +13,8 @@ class Framework(models.Model):
     source = models.TextField(blank=True, help_text="Where the control IDs and titles were checked.")
     verification = models.TextField(blank=True)
     url = models.URLField(blank=True)
+    # The framework's own grouping (CSF categories, SP 800-53 families, Annex A themes, CIS controls): id -> name.
+    groups = models.JSONField(default=dict, blank=True)
     loaded_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -30,6 +32,7 @@ class Control(models.Model):
     title = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     legacy_ids = models.JSONField(default=list, blank=True, help_text="Earlier IDs, e.g. the CSF 1.1 predecessors.")
+    group = models.CharField(max_length=40, blank=True, help_text="Its family, category or theme (Framework.groups).")
     order = models.PositiveIntegerField(default=0)
     retired_at = models.DateTimeField(null=True, blank=True)
 
@@ -64,13 +67,20 @@ class Attestation(models.Model):
 
 
 class PostureSnapshot(models.Model):
-    """A day's posture of one tool against one framework: how many assessed controls pass and fail."""
+    """A day's posture of one tool against one framework (inventory.posture.evaluate has the rule).
+
+    `assessed` counts the controls with evidence for the tool (pass or fail), `failing` those failing; `unassessed`
+    the controls a detector could assess that had no evidence for this tool (nothing to examine, or not scanned since
+    it changed); `attested` the controls no detector assesses that security attested. Attested controls are not in
+    the pass rate."""
 
     day = models.DateField()
     tool = models.ForeignKey("inventory.AITool", on_delete=models.CASCADE, related_name="+")
     framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="+")
     assessed = models.PositiveSmallIntegerField()
     failing = models.PositiveSmallIntegerField()
+    unassessed = models.PositiveSmallIntegerField(default=0)
+    attested = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "tool", "framework"], name="uniq_posture_snapshot")]
@@ -81,12 +91,14 @@ class PostureSnapshot(models.Model):
 
 
 class ControlSnapshot(models.Model):
-    """A day's result for one control across all tools: how many tools fail it."""
+    """A day's result for one control a detector assesses, across tools: with evidence (pass or fail), failing, and
+    without evidence (nothing to examine, or not scanned since the tool changed)."""
 
     day = models.DateField()
     control = models.ForeignKey(Control, on_delete=models.CASCADE, related_name="+")
     tools_assessed = models.PositiveIntegerField()
     tools_failing = models.PositiveIntegerField()
+    tools_unassessed = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "control"], name="uniq_control_snapshot")]
@@ -94,3 +106,37 @@ class ControlSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.control_id}: {self.tools_failing}/{self.tools_assessed} failing"
+
+
+class FrameworkSnapshot(models.Model):
+    """A day's coverage of one framework: how much of it the portal assesses, beside the pass rate.
+
+    `controls` in force; `assessable` of them with a detector mapped as primary evidence; `attested` of the others
+    attested for at least one tool; `tools` not retired; `passing` and `failing` (tool, control) results with
+    evidence, over the assessable controls; `unassessed` such results without evidence."""
+
+    day = models.DateField()
+    framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="+")
+    controls = models.PositiveIntegerField()
+    assessable = models.PositiveIntegerField()
+    attested = models.PositiveIntegerField()
+    tools = models.PositiveIntegerField()
+    passing = models.PositiveIntegerField()
+    failing = models.PositiveIntegerField()
+    unassessed = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "framework"], name="uniq_framework_snapshot")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.framework_id}: assesses {self.assessable} of {self.controls}"
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Percent of (tool, control) results with evidence that pass; None without any."""
+        judged = self.passing + self.failing
+        return round(100 * self.passing / judged, 1) if judged else None
+
+    @property
+    def not_assessed(self) -> int:
+        return self.controls - self.assessable

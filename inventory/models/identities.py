@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from inventory import choices
@@ -30,6 +32,10 @@ class ServiceIdentity(models.Model):
         default=False, help_text="A human signed in interactively with this identity."
     )
     last_reviewed_at = models.DateTimeField(null=True, blank=True)
+    # Containment (issue 18): set when a credential of this identity is contained, cleared by inventory.compromise
+    # once a credential registered since is live and every compromised one is revoked. Authorize reads this column
+    # alone (reason `credential_compromised`), so the decision statement stays one cheap read.
+    compromised_at = models.DateTimeField(null=True, blank=True, help_text="Contained: authorize denies until cleared.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -69,6 +75,9 @@ class Credential(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    compromised_at = models.DateTimeField(
+        null=True, blank=True, help_text="Marked compromised by containment; it must be revoked."
+    )
 
     objects = CredentialQuerySet.as_manager()
 
@@ -77,7 +86,26 @@ class Credential(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["identity", "fingerprint"], name="uniq_credential_per_identity"),
         ]
-        indexes = [models.Index(fields=["fingerprint"])]
+        indexes = [
+            models.Index(fields=["fingerprint"]),
+            # Live credentials by what makes them due for rotation, each walked in order by the home pages' to-do
+            # lists (soonest to expire, longest unrotated, compromised) and stopping after a few.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(revoked_at__isnull=True, expires_at__isnull=False),
+                name="credential_live_expiry_idx",
+            ),
+            models.Index(
+                Coalesce("last_rotated_at", "created_at"),
+                condition=Q(revoked_at__isnull=True),
+                name="credential_live_rotated_idx",
+            ),
+            models.Index(
+                fields=["compromised_at"],
+                condition=Q(revoked_at__isnull=True, compromised_at__isnull=False),
+                name="credential_compromised_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} …{self.last4}"

@@ -71,6 +71,8 @@ class ScopeGrant(models.Model):
             models.Index(fields=["identity", "status"]),
             models.Index(fields=["tool", "status"]),
             models.Index(fields=["status", "expires_at"]),
+            # Active grants per scope, counted from the index alone (grants by risk on the home pages).
+            models.Index(fields=["scope"], condition=models.Q(status="active"), name="grant_active_scope_idx"),
         ]
 
     def __str__(self) -> str:

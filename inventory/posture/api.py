@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory import selectors
-from inventory.models import ControlSnapshot, Framework
+from inventory.models import ControlSnapshot, Framework, FrameworkSnapshot
 from inventory.posture import evaluate as posture
+from inventory.posture.evidence import evidence_map
 
 
 class FrameworkSerializer(serializers.ModelSerializer):
@@ -26,38 +27,74 @@ class FrameworkControlSerializer(serializers.Serializer):
     title = serializers.CharField()
     description = serializers.CharField()
     legacy_ids = serializers.ListField(child=serializers.CharField())
-    detectors = serializers.ListField(child=serializers.CharField(), help_text="Detectors that evidence it.")
-    assessed = serializers.BooleanField(help_text="Whether any detector evidences it.")
+    group = serializers.CharField(help_text="Its family, category or theme; empty for flat lists.")
+    detectors = serializers.ListField(child=serializers.CharField(), help_text="Detectors that decide it (primary).")
+    supporting = serializers.ListField(
+        child=serializers.CharField(), help_text="Detectors that are related evidence only: they never decide it."
+    )
+    assessed = serializers.BooleanField(help_text="Whether the portal assesses it: a detector is primary for it.")
     pass_rate = serializers.FloatField(
-        allow_null=True, help_text="Percent of assessed tools passing on the snapshot day; null without a snapshot."
+        allow_null=True,
+        help_text="Percent of the tools with evidence that pass, on the snapshot day; null without a snapshot.",
     )
     tools_failing = serializers.IntegerField(allow_null=True)
+    tools_unassessed = serializers.IntegerField(
+        allow_null=True, help_text="Tools without evidence for it (nothing to examine, or not scanned since a change)."
+    )
+
+
+class CoverageSerializer(serializers.Serializer):
+    controls = serializers.IntegerField(help_text="Controls in force.")
+    assessable = serializers.IntegerField(help_text="Of those, assessed by the portal (a detector is primary).")
+    not_assessed = serializers.IntegerField(help_text="Of those, not assessed by the portal.")
+    attested = serializers.IntegerField(help_text="Of the not assessed ones, attested for at least one tool.")
+    tools = serializers.IntegerField()
+    passing = serializers.IntegerField(help_text="(tool, control) results with evidence that pass.")
+    failing = serializers.IntegerField()
+    unassessed = serializers.IntegerField(help_text="(tool, assessed control) results without evidence.")
+    pass_rate = serializers.FloatField(allow_null=True, help_text="passing / (passing + failing), in percent.")
 
 
 class FrameworkDetailSerializer(FrameworkSerializer):
     snapshot_day = serializers.DateField(allow_null=True, help_text="The posture snapshot the pass rates are from.")
+    coverage = CoverageSerializer(allow_null=True, help_text="How much of the framework the portal assesses.")
     controls = FrameworkControlSerializer(many=True, read_only=True)
 
     class Meta(FrameworkSerializer.Meta):
-        fields = [*FrameworkSerializer.Meta.fields, "snapshot_day", "controls"]
+        fields = [*FrameworkSerializer.Meta.fields, "groups", "snapshot_day", "coverage", "controls"]
 
 
 class ControlPostureSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The control's id in its framework, e.g. NHI7 or PR.AA-05.")
     title = serializers.CharField()
     legacy_ids = serializers.ListField(child=serializers.CharField())
-    status = serializers.ChoiceField(choices=["pass", "fail", "not_assessed"])
-    attested = serializers.BooleanField(help_text="Passing on security's attestation rather than on evidence.")
-    detectors = serializers.ListField(child=serializers.CharField())
+    status = serializers.ChoiceField(
+        choices=["pass", "fail", "not_assessed"], help_text="pass only on evidence; attested controls are not_assessed"
+    )
+    reason = serializers.ChoiceField(
+        choices=["", "no_subjects", "not_scanned", "unmapped", "attested"], help_text="Why it is not_assessed."
+    )
+    reason_text = serializers.CharField()
+    attested = serializers.BooleanField(help_text="Security attested it (a control no detector assesses).")
+    detectors = serializers.ListField(child=serializers.CharField(), help_text="Primary detectors: they decide.")
+    supporting = serializers.ListField(child=serializers.CharField(), help_text="Related evidence, never deciding.")
     findings = serializers.ListField(child=serializers.IntegerField(), help_text="Open findings that fail it.")
+    related_findings = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Open findings of its supporting detectors (not deciding)."
+    )
 
 
 class FrameworkPostureSerializer(serializers.Serializer):
     framework = serializers.CharField()
     version = serializers.CharField()
-    assessed = serializers.IntegerField()
+    assessed = serializers.IntegerField(help_text="Controls with evidence for the tool: passing or failing.")
     passing = serializers.IntegerField()
-    score = serializers.FloatField(allow_null=True)
+    failing = serializers.IntegerField()
+    assessable = serializers.IntegerField(help_text="Controls the portal assesses (a detector is primary for them).")
+    awaiting = serializers.IntegerField(help_text="Assessable controls without evidence for this tool.")
+    attested = serializers.IntegerField()
+    controls_total = serializers.IntegerField()
+    score = serializers.FloatField(allow_null=True, help_text="passing / assessed, in percent.")
     controls = ControlPostureSerializer(many=True)
 
 
@@ -69,24 +106,34 @@ class ToolPostureSerializer(serializers.Serializer):
 
 def tool_posture_payload(tool, frameworks, findings) -> list[dict]:
     payload = []
+    evidence = evidence_map()
     for framework in frameworks:
-        result = posture.tool_posture(tool, framework, findings=findings)
+        result = posture.tool_posture(tool, framework, findings=findings, evidence=evidence)
         payload.append(
             {
                 "framework": framework.key,
                 "version": framework.version,
                 "assessed": result.assessed,
                 "passing": result.passing,
+                "failing": result.failing,
+                "assessable": result.assessable,
+                "awaiting": result.awaiting,
+                "attested": result.attested,
+                "controls_total": len(result.results),
                 "score": result.score,
                 "controls": [
                     {
                         "id": r.control.control_id,
                         "title": r.control.title,
                         "legacy_ids": r.control.legacy_ids,
-                        "status": "pass" if r.status == "attested" else r.status,
+                        "status": "not_assessed" if r.status == "attested" else r.status,
+                        "reason": "attested" if r.status == "attested" else r.reason,
+                        "reason_text": "attested by security" if r.status == "attested" else r.reason_text,
                         "attested": r.status == "attested",
                         "detectors": r.detectors,
+                        "supporting": r.supporting,
                         "findings": [f.pk for f in r.findings],
+                        "related_findings": [f.pk for f in r.related],
                     }
                     for r in result.results
                 ],
@@ -98,9 +145,11 @@ def tool_posture_payload(tool, frameworks, findings) -> list[dict]:
 @extend_schema_view(
     list=extend_schema(description="The control frameworks loaded, with how many controls each has in force."),
     retrieve=extend_schema(
-        description="One framework with its controls: which detectors evidence each, and its pass rate across tools "
-        "on the latest posture snapshot.",
+        description="One framework with its coverage (how many of its controls the portal assesses) and its controls: "
+        "which detectors decide each (primary) and which are related evidence (supporting), and its pass rate across "
+        "the tools with evidence on the latest posture snapshot. `?assessed=1`: only the controls the portal assesses.",
         responses=FrameworkDetailSerializer,
+        parameters=[OpenApiParameter("assessed", str, enum=["1"], description="Only the assessed controls.")],
     ),
 )
 class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
@@ -120,21 +169,37 @@ class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
         snaps = {
             s.control_id: s for s in ControlSnapshot.objects.filter(control__framework=framework, day=day)
         } if day else {}  # fmt: skip
-        mapped = posture.detectors_by_control()
+        evidence = evidence_map()
+        only_assessed = request.query_params.get("assessed") == "1"
         controls = []
         for control in framework.controls.filter(retired_at__isnull=True).order_by("order"):
+            control.framework = framework
             snap = snaps.get(control.pk)
-            detectors = mapped.get(control.ref, [])
+            detectors = evidence.primary.get(control.ref, [])
+            if only_assessed and not detectors:
+                continue
             rate = None
             if snap and snap.tools_assessed:
                 rate = round(100 * (snap.tools_assessed - snap.tools_failing) / snap.tools_assessed, 1)
             controls.append(
                 {"id": control.control_id, "title": control.title, "description": control.description,
-                 "legacy_ids": control.legacy_ids, "detectors": detectors,
+                 "legacy_ids": control.legacy_ids, "group": control.group, "detectors": detectors,
+                 "supporting": evidence.supporting.get(control.ref, []),
                  "assessed": bool(detectors), "pass_rate": rate,
-                 "tools_failing": snap.tools_failing if snap else None}
+                 "tools_failing": snap.tools_failing if snap else None,
+                 "tools_unassessed": snap.tools_unassessed if snap else None}
             )  # fmt: skip
-        data = self.get_serializer(framework).data | {"snapshot_day": day, "controls": controls}
+        coverage = FrameworkSnapshot.objects.filter(framework=framework, day=day).first() if day else None
+        coverage_data = None
+        if coverage:
+            names = ("controls", "assessable", "not_assessed", "attested", "tools", "passing", "failing", "unassessed")
+            coverage_data = {name: getattr(coverage, name) for name in names} | {"pass_rate": coverage.pass_rate}
+        data = self.get_serializer(framework).data | {
+            "groups": framework.groups,
+            "snapshot_day": day,
+            "coverage": coverage_data,
+            "controls": controls,
+        }
         return Response(data)
 
 

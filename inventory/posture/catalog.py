@@ -13,14 +13,17 @@ from django.db import transaction
 from django.utils import timezone
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
-FRAMEWORK_FIELDS = ("name", "version", "catalog_revision", "publisher", "source", "verification", "url")
-CONTROL_FIELDS = ("title", "description", "legacy_ids", "order")
+FRAMEWORK_FIELDS = ("name", "version", "catalog_revision", "publisher", "source", "verification", "url", "groups")
+CONTROL_FIELDS = ("title", "description", "legacy_ids", "group", "order")
+FRAMEWORK_DEFAULTS = {"catalog_revision": 1, "groups": {}}
+CONTROL_DEFAULTS = {"description": "", "legacy_ids": [], "group": ""}
 
 
 @dataclass
 class LoadResult:
     frameworks_created: int = 0
     frameworks_updated: int = 0
+    frameworks_skipped: int = 0
     controls_created: int = 0
     controls_updated: int = 0
     controls_retired: int = 0
@@ -40,49 +43,73 @@ def read_catalog(directory: Path = CATALOG_DIR) -> list[dict]:
         ids = [c["id"] for c in document["controls"]]
         if len(ids) != len(set(ids)):
             raise ValueError(f"{path.name}: a control id appears twice")
+        groups = document.get("groups", {})
+        strays = sorted({c["id"] for c in document["controls"] if c.get("group") and c["group"] not in groups})
+        if strays:
+            raise ValueError(f"{path.name}: controls in a group the file does not name: {', '.join(strays[:5])}")
         document["_file"] = path.name
         documents.append(document)
     return documents
 
 
+def _fields(model, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names the model has: a data migration passes the model as it was then (0008 has no `group` yet)."""
+    present = {f.name for f in model._meta.get_fields()}
+    return tuple(name for name in names if name in present)
+
+
 def load_frameworks(*, framework_model=None, control_model=None, directory: Path = CATALOG_DIR) -> LoadResult:
-    """Upsert every framework and control in the catalog. Models can be passed in (for data migrations)."""
+    """Upsert every framework and control in the catalog. Models can be passed in (for data migrations).
+
+    Revision-aware: a file whose `catalog_revision` is older than the one loaded is skipped (a stale checkout never
+    downgrades the catalog); the same or a newer revision is applied, field by field, so loading twice changes
+    nothing. Set-based per framework: one read, one bulk insert and one bulk update, whatever the catalog's size."""
     if framework_model is None:
         from inventory.models import Control, Framework
 
         framework_model, control_model = Framework, Control
+    framework_fields = _fields(framework_model, FRAMEWORK_FIELDS)
+    control_fields = _fields(control_model, CONTROL_FIELDS)
     result = LoadResult()
     now = timezone.now()
     with transaction.atomic():
         for document in read_catalog(directory):
             result.files.append(document["_file"])
-            values = {name: document.get(name, "" if name != "catalog_revision" else 1) for name in FRAMEWORK_FIELDS}
+            values = {name: document.get(name, FRAMEWORK_DEFAULTS.get(name, "")) for name in framework_fields}
             framework = framework_model.objects.filter(key=document["key"]).first()
             if framework is None:
                 framework = framework_model.objects.create(key=document["key"], **values)
                 result.frameworks_created += 1
+            elif framework.catalog_revision > values["catalog_revision"]:
+                result.frameworks_skipped += 1
+                continue
             elif any(getattr(framework, k) != v for k, v in values.items()):
                 framework_model.objects.filter(pk=framework.pk).update(**values)
                 result.frameworks_updated += 1
-            existing = {c.control_id: c for c in control_model.objects.filter(framework=framework)}
-            listed = set()
-            for order, item in enumerate(document["controls"], start=1):
-                listed.add(item["id"])
-                wanted = {
-                    "title": item["title"],
-                    "description": item.get("description", ""),
-                    "legacy_ids": item.get("legacy_ids", []),
-                    "order": item.get("order", order),
-                }
-                control = existing.get(item["id"])
-                if control is None:
-                    control_model.objects.create(framework=framework, control_id=item["id"], **wanted)
-                    result.controls_created += 1
-                elif control.retired_at is not None or any(getattr(control, k) != v for k, v in wanted.items()):
-                    control_model.objects.filter(pk=control.pk).update(retired_at=None, **wanted)
-                    result.controls_updated += 1
-                else:
-                    result.unchanged += 1
-            gone = [c.pk for cid, c in existing.items() if cid not in listed and c.retired_at is None]
-            result.controls_retired += control_model.objects.filter(pk__in=gone).update(retired_at=now)
+            _load_controls(control_model, control_fields, framework, document["controls"], result, now)
     return result
+
+
+def _load_controls(control_model, fields: tuple[str, ...], framework, items: list[dict], result, now) -> None:
+    existing = {c.control_id: c for c in control_model.objects.filter(framework=framework)}
+    created, updated = [], []
+    for order, item in enumerate(items, start=1):
+        wanted = {name: item.get(name, CONTROL_DEFAULTS.get(name)) for name in fields if name != "order"}
+        wanted["order"] = item.get("order", order)
+        control = existing.get(item["id"])
+        if control is None:
+            created.append(control_model(framework=framework, control_id=item["id"], **wanted))
+        elif control.retired_at is not None or any(getattr(control, k) != v for k, v in wanted.items()):
+            for name, value in wanted.items():
+                setattr(control, name, value)
+            control.retired_at = None
+            updated.append(control)
+        else:
+            result.unchanged += 1
+    control_model.objects.bulk_create(created, batch_size=500)
+    control_model.objects.bulk_update(updated, [*fields, "retired_at"], batch_size=500)
+    result.controls_created += len(created)
+    result.controls_updated += len(updated)
+    listed = {item["id"] for item in items}
+    gone = [c.pk for cid, c in existing.items() if cid not in listed and c.retired_at is None]
+    result.controls_retired += control_model.objects.filter(pk__in=gone).update(retired_at=now)

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
-from django.db.models import Count, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -13,9 +13,19 @@ from django.views.decorators.http import require_POST
 
 from inventory.choices import Environment
 from inventory.exports import csv_response
-from inventory.models import AITool, Attestation, Control, ControlSnapshot, Finding, Framework, PostureSnapshot
+from inventory.models import (
+    AITool,
+    Attestation,
+    Control,
+    ControlSnapshot,
+    Finding,
+    Framework,
+    FrameworkSnapshot,
+    PostureSnapshot,
+)
 from inventory.paging import paged
 from inventory.posture import evaluate as posture
+from inventory.posture.evidence import evidence_map
 from inventory.posture.services import attestation_create
 from nhi_portal.decorators import portal_page
 from nhi_portal.exceptions import PortalError
@@ -47,6 +57,8 @@ def tool_posture(request, pk: int):
         "framework": framework,
         "frameworks": Framework.objects.order_by("key"),
         "posture": posture.tool_posture(tool, framework, findings=findings),
+        # The controls no detector assesses (most of SP 800-53) are listed on request, not on every view.
+        "show_others": request.GET.get("others") == "1",
         "tier": posture.risk_tier(tool, findings=findings),
     }
     template = "inventory/posture/tool_posture.html"
@@ -83,14 +95,47 @@ def _visible_snapshots(framework: Framework, day):
 
 
 def _trend(framework: Framework, days: int) -> list[tuple]:
+    """The daily pass rate over the results with evidence: one coverage row a day, the rule of the snapshot."""
     since = timezone.localdate() - timedelta(days=days)
-    rows = (
-        ControlSnapshot.objects.filter(control__framework=framework, day__gte=since)
-        .values("day")
-        .annotate(assessed=Sum("tools_assessed"), failing=Sum("tools_failing"))
-        .order_by("day")
-    )
-    return [(r["day"], round(100 * (r["assessed"] - r["failing"]) / r["assessed"], 1)) for r in rows if r["assessed"]]
+    rows = FrameworkSnapshot.objects.filter(framework=framework, day__gte=since).order_by("day")
+    return [(row.day, row.pass_rate) for row in rows if row.pass_rate is not None]
+
+
+def _coverage(framework: Framework, day) -> FrameworkSnapshot | None:
+    return FrameworkSnapshot.objects.filter(framework=framework, day=day).first() if day else None
+
+
+def _families(framework: Framework, day, *, expand: str | None = None) -> list[dict]:
+    """The framework's controls folded by family (category, theme), the families with assessed controls first and,
+    inside each, the assessed controls first with their snapshot results. The controls the portal does not assess are
+    counted, and listed only for the family `expand` names ("*": all of them): a thousand SP 800-53 titles on every
+    view of the page would cost more than the rest of it. Two queries, whatever the catalog's size."""
+    primary = evidence_map().primary
+    assessed_ids = [ref.split(":", 1)[1] for ref in primary if ref.split(":", 1)[0] == framework.key]
+    snaps = {s.control_id: s for s in ControlSnapshot.objects.filter(control__framework=framework, day=day)}
+    names = framework.groups or {}
+    live = framework.controls.filter(retired_at__isnull=True)
+    # Families in catalog order with their sizes, counted in the database: no row per control comes back unless shown.
+    sizes = live.order_by().values("group").annotate(n=Count("*"), first=Min("order")).order_by("first")
+    groups = {
+        row["group"]: {"id": row["group"], "name": names.get(row["group"], ""), "assessed": [], "others": [],
+                       "other_count": row["n"]}
+        for row in sizes
+    }  # fmt: skip
+    shown = Q(control_id__in=assessed_ids)
+    if expand == "*":
+        shown = Q()
+    elif expand in groups:
+        shown |= Q(group=expand)
+    fields = ("framework_id", "control_id", "title", "group", "order", "legacy_ids")
+    for control in live.filter(shown).order_by("order").only(*fields):
+        group = groups[control.group]
+        if control.control_id in assessed_ids:
+            group["assessed"].append((control, snaps.get(control.pk)))
+            group["other_count"] -= 1
+        else:
+            group["others"].append(control)
+    return sorted(groups.values(), key=lambda g: (not g["assessed"], list(groups).index(g["id"])))
 
 
 def _svg_points(trend: list[tuple], width: int = 600, height: int = 140) -> str:
@@ -110,13 +155,6 @@ def _sums(groups: list[dict]) -> dict[str, int]:
     return {key: sum(group[key] or 0 for group in groups) for key in ("assessed", "failing", "tools")}
 
 
-def _not_assessed(framework: Framework) -> int:
-    """Live controls of the framework that no detector evidences."""
-    mapped = posture.detectors_by_control()
-    live = framework.controls.filter(retired_at__isnull=True).values_list("control_id", flat=True)
-    return sum(1 for control_id in live if f"{framework.key}:{control_id}" not in mapped)
-
-
 @portal_page(role="oversight")
 def compliance_overview(request):
     framework = _framework(request)
@@ -129,7 +167,7 @@ def compliance_overview(request):
         .annotate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
         .order_by()
     )
-    totals = _sums(groups)
+    coverage = _coverage(framework, day)
 
     def breakdown(field):
         labels = dict(Environment.choices)
@@ -150,8 +188,9 @@ def compliance_overview(request):
         "framework": framework,
         "frameworks": Framework.objects.order_by("key"),
         "day": day,
-        "tools": totals["tools"] or 0,
-        "pass_rate": _rate(totals["assessed"] or 0, totals["failing"] or 0),
+        "coverage": coverage,
+        "tools": coverage.tools if coverage else 0,
+        "pass_rate": coverage.pass_rate if coverage else None,
         "by_team": breakdown("tool__team__name"),
         "by_env": breakdown("tool__environment"),
         "worst": worst,
@@ -160,7 +199,8 @@ def compliance_overview(request):
         "trend": trend,
         "trend_points": _svg_points(trend),
         "days": days,
-        "not_assessed": _not_assessed(framework),
+        "families": _families(framework, day, expand=request.GET.get("family")) if day else [],
+        "expanded": request.GET.get("family"),
     }  # fmt: skip
     template = "inventory/posture/compliance_overview.html"
     return render(request, f"{template}#overview" if request.htmx else template, context)
@@ -169,7 +209,8 @@ def compliance_overview(request):
 @portal_page(role="oversight")
 def control_detail(request, pk: int):
     control = get_object_or_404(Control.objects.select_related("framework"), pk=pk)
-    detectors = posture.detectors_by_control().get(control.ref, [])
+    evidence = evidence_map()
+    detectors = evidence.primary.get(control.ref, [])
     findings = (
         Finding.objects.filter(detector__in=detectors, status__in=posture.FAILING)
         .select_related("tool", "identity")
@@ -182,17 +223,46 @@ def control_detail(request, pk: int):
         "attestations": control.attestations.filter(expires_at__gt=timezone.now()).select_related(
             "tool", "attested_by"
         ),
+        "supporting": evidence.supporting.get(control.ref, []),
+        "nouns": evidence.nouns(control.ref),
+        "crosswalk": _crosswalk(control, evidence),
+        "snapshot": ControlSnapshot.objects.filter(control=control).order_by("-day").first(),
     }
     return render(request, "inventory/posture/control_detail.html", context)
+
+
+def _crosswalk(control: Control, evidence) -> list[tuple[Framework, list[tuple[Control, list[str]]]]]:
+    """Controls of the other frameworks that share this control's evidence: a detector primary for both. The view a
+    manager audited on one framework asks of the work done for another. One query."""
+    detectors = set(evidence.primary.get(control.ref, []))
+    shared = {
+        tuple(ref.split(":", 1)): sorted(detectors & set(keys))
+        for ref, keys in evidence.primary.items()
+        if detectors & set(keys) and ref != control.ref
+    }
+    if not shared:
+        return []
+    keys = {key for key, _ in shared}
+    rows = Control.objects.filter(framework__key__in=keys, retired_at__isnull=True).select_related("framework")
+    by_framework: dict[int, tuple[Framework, list]] = {}
+    for other in rows.order_by("framework__key", "order"):
+        via = shared.get((other.framework.key, other.control_id))
+        if via and other.framework_id != control.framework_id:
+            by_framework.setdefault(other.framework_id, (other.framework, []))[1].append((other, via))
+    return list(by_framework.values())
 
 
 @portal_page(role="oversight")
 def compliance_export(request):
     """The per-tool control matrix of one framework as CSV: pass, fail, attested or not_assessed per cell."""
     framework = _framework(request)
+    evidence = evidence_map()
     controls = list(framework.controls.filter(retired_at__isnull=True).order_by("order"))
-    mapped = posture.detectors_by_control()
-    failing = posture.failing_pairs(framework)
+    for control in controls:
+        control.framework = framework
+    if request.GET.get("assessed") == "1":
+        controls = [c for c in controls if evidence.primary.get(c.ref)]
+    ranks = posture.control_ranks(framework=framework, evidence=evidence)
     attested = set(
         Attestation.objects.filter(control__framework=framework, expires_at__gt=timezone.now()).values_list(
             "tool_id", "control_id"
@@ -200,9 +270,12 @@ def compliance_export(request):
     )
 
     def cell(tool_id, control):
-        if mapped.get(control.ref):
-            return "fail" if (tool_id, control.pk) in failing else "pass"
-        return "attested" if (tool_id, control.pk) in attested else "not_assessed"
+        # The same rule as every page: rank from the one statement; not_assessed carries its reason.
+        if evidence.primary.get(control.ref):
+            rank = ranks.get((tool_id, control.pk), posture.NOT_SCANNED)
+            status, reason = posture.STATUS_OF_RANK[rank], posture.REASON_OF_RANK[rank]
+            return f"{status}: {reason}" if reason else status
+        return "attested" if (tool_id, control.pk) in attested else "not_assessed: unmapped"
 
     tools = AITool.objects.visible_to(request.user).exclude(status="retired").select_related("team").order_by("slug")
     rows = (
@@ -216,21 +289,24 @@ def compliance_export(request):
 @portal_page(role="oversight")
 def compliance_report(request):
     """A dated, print-friendly report across frameworks, with the catalog versions used."""
+    only_assessed = request.GET.get("assessed") == "1"
     sections = []
     for framework in Framework.objects.order_by("key"):
         day = posture.latest_day(framework)
-        snaps = _visible_snapshots(framework, day) if day else PostureSnapshot.objects.none()
-        totals = snaps.aggregate(assessed=Sum("assessed"), failing=Sum("failing"), tools=Count("*"))
         worst = ControlSnapshot.objects.filter(control__framework=framework, day=day, tools_failing__gt=0).order_by(
             "-tools_failing", "control__order"
         )
+        families = _families(framework, day, expand="*") if day else []
+        if only_assessed:
+            families = [{**family, "others": []} for family in families if family["assessed"]]
         sections.append(
             {
                 "framework": framework,
                 "day": day,
-                "tools": totals["tools"] or 0,
-                "pass_rate": _rate(totals["assessed"] or 0, totals["failing"] or 0),
+                "coverage": _coverage(framework, day),
                 "worst": worst.select_related("control")[:5] if day else [],
+                "families": families,
             }
         )
-    return render(request, "inventory/posture/compliance_report.html", {"sections": sections, "today": timezone.now()})
+    context = {"sections": sections, "today": timezone.now(), "only_assessed": only_assessed}
+    return render(request, "inventory/posture/compliance_report.html", context)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from inventory.audit.record import GRACE
+from inventory.changes import changes_record_query
 from inventory.models import (
     AccessEvent,
     AITool,
@@ -25,7 +26,7 @@ from inventory.models import (
     ToolIdentity,
     UsageWatermark,
 )
-from inventory.resources import resource_allowed
+from inventory.resources import canonical_resource, resource_allowed
 from nhi_portal.exceptions import PortalError
 
 MAX_BATCH = 1000
@@ -87,26 +88,42 @@ def _whole(row: dict, key: str, most: int, errors: list, index: int) -> int | No
     return value
 
 
-def _unlinked(rows: list[dict], source: str, tools: dict, identities: dict) -> list[dict]:
-    """Rows naming a decision that is not an allow this same account was given for this tool and identity: usage
-    may say which decision let it run, but never borrow another gateway's answer or a deny."""
-    named = {r["decision"] for r in rows if r["decision"] is not None}
+def _unlinked(rows: list[dict], source: str, refs: dict[str, dict]) -> list[dict]:
+    """Rows naming a decision they do not follow: usage may say which allow let it run, but only an allow this same
+    account was given, for the same tool, identity, human, scope and resource, and only once. Otherwise a gateway
+    token could file one allow as cover for other work, or for someone else's."""
+    named = [r["decision"] for r in rows if r["decision"] is not None]
     if not named:
         return []
+    fields = ("pk", "tool_id", "identity_id", "on_behalf_of_id", "scope_id", "resource")
     decisions = {
-        pk: (tool, identity)
-        for pk, tool, identity in AccessEvent.objects.filter(
+        row[0]: row[1:]
+        for row in AccessEvent.objects.filter(
             pk__in=named, kind=AccessEvent.Kind.DECISION, decision=AccessEvent.Decision.ALLOW, source=source
-        ).values_list("pk", "tool_id", "identity_id")
+        ).values_list(*fields)
     }
-    errors = []
+    followed = set(
+        AccessEvent.objects.filter(kind=AccessEvent.Kind.OBSERVED, decision_event_id__in=named).values_list(
+            "decision_event_id", flat=True
+        )
+    )
+    errors, seen = [], set()
     for index, r in enumerate(rows):
         if r["decision"] is None:
             continue
         asked = decisions.get(r["decision"])
-        if asked is None or asked != (tools.get(r["tool"]) if r["tool"] else asked[0], identities.get(r["identity"])):
-            message = "not an allow given to this account for this tool and identity"
+        if r["decision"] in followed or r["decision"] in seen:
+            errors.append({"row": index, "field": "decision", "message": "this allow is already followed by a usage"})
+        elif asked is None or asked != (
+            refs["tools"].get(r["tool"]) if r["tool"] else asked[0],
+            refs["identities"].get(r["identity"]),
+            refs["users"].get(r["user"]),
+            refs["scopes"].get(r["scope"]),
+            canonical_resource(r["resource"]) if r["resource"] else "",
+        ):
+            message = "not an allow given to this account for this tool, identity, human, scope and resource"
             errors.append({"row": index, "field": "decision", "message": message})
+        seen.add(r["decision"])
     return errors
 
 
@@ -188,9 +205,10 @@ def events_ingest(*, source: str, events: list, tools_allowed: frozenset[int] | 
     users = dict(get_user_model().objects.filter(username__in={r["user"] for r in rows}).values_list("username", "pk"))
     if tools_allowed is not None and (refused := _outside_limit(rows, tools, identities, tools_allowed)):
         raise IngestRefused(refused[:200])
-    if unlinked := _unlinked(rows, source[:150], tools, identities):
-        raise IngestError(unlinked[:200])
     scopes = dict(Scope.objects.filter(name__in={r["scope"] for r in rows}).values_list("name", "pk"))
+    refs = {"tools": tools, "identities": identities, "users": users, "scopes": scopes}
+    if unlinked := _unlinked(rows, source[:150], refs):
+        raise IngestError(unlinked[:200])
     # Fingerprints are unique per identity only: a credential counts as used only on the identity reported with it.
     credentials = {
         (identity, fingerprint): pk
@@ -288,6 +306,10 @@ def usage_rollup(*, batch: int = 200_000, now: datetime | None = None) -> int:
                 model.objects.filter(pk__in=touched).update(
                     last_used_at=Greatest(Coalesce(F("last_used_at"), latest), latest)
                 )
+            # issue 18: what last use changed is re-checked by the detectors that read it, on those subjects only
+            used = AccessEvent.objects.filter(window)
+            changes_record_query(topic="usage", key_type="identity", rows=used, field="identity")
+            changes_record_query(topic="usage", key_type="tool", rows=used, field="tool")
             total += AccessEvent.objects.filter(pk__gt=lo, pk__lte=hi).count()
             mark.last_event_id = hi
             mark.save(update_fields=["last_event_id", "updated_at"])

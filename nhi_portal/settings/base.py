@@ -1,8 +1,10 @@
 """Settings shared by every environment; everything that varies comes from the environment."""
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -42,9 +44,12 @@ INSTALLED_APPS = [
     "csp",
     "inventory",
     "approvals",
+    "operations",
 ]
 
 MIDDLEWARE = [
+    # Outermost: the request id, log context, request log line and HTTP metrics cover every answer.
+    "operations.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "nhi_portal.middleware.SitePolicyCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -226,6 +231,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several answers carry a `reason`; the authorization decision's reason codes are the ones gateways branch on.
+    "ENUM_NAME_OVERRIDES": {
+        "AuthorizeReasonEnum": "approvals.authorization.REASONS",
+        "AlertDeliveryStatusEnum": "inventory.models.alerts.AlertDelivery.Status",  # issue 18
+    },
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -243,8 +253,16 @@ CELERY_BEAT_SCHEDULE = {
     "expire-stale-requests": {"task": "approvals.tasks.expire_stale_requests", "schedule": 3600.0},
     "remind-expiring-grants": {"task": "approvals.tasks.remind_expiring_grants", "schedule": 3600.0},
     "seal-audit-trail": {"task": "inventory.tasks.seal_audit_trail", "schedule": 60.0},
+    # Issue 17, audit at volume: verify what was sealed since the checkpoint, a full re-verification nightly, and the
+    # SIEM push (a no-op unless SIEM_PUSH_URL is set).
+    "verify-audit-incremental": {"task": "inventory.tasks.verify_audit_incremental", "schedule": 300.0},
+    "verify-audit-full": {"task": "inventory.tasks.verify_audit_full", "schedule": crontab(hour=3, minute=30)},
+    "push-siem-export": {"task": "inventory.tasks.push_siem_export", "schedule": 30.0},
+    "archive-audit-months": {"task": "inventory.tasks.archive_audit_months", "schedule": crontab(hour=4, minute=30)},
     "roll-up-usage": {"task": "inventory.tasks.roll_up_usage", "schedule": 60.0},
     "daily-detection-scan": {"task": "inventory.tasks.scheduled_scan", "schedule": crontab(hour=2, minute=30)},
+    # Issue 18: writes queue targeted runs themselves; this drains what a lost task (broker restart) left waiting.
+    "drain-detection-changes": {"task": "inventory.tasks.run_targeted_detection", "schedule": 300.0},
     "delete-expired-tokens": {"task": "approvals.tasks.delete_expired_tokens", "schedule": crontab(hour=4, minute=0)},
     "daily-posture-snapshot": {"task": "inventory.tasks.take_posture_snapshot", "schedule": crontab(hour=5, minute=0)},
 }
@@ -255,6 +273,27 @@ NHI_DETECTION_THRESHOLDS = {
     if key.startswith("NHI_THRESHOLD_") and value.isdigit()
 }
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+
+# Event-driven detection and alerting (issue 18; inventory.changes, inventory.detection.alerts).
+# Seconds a targeted detection run waits after the first write of a burst, so the burst is one run.
+DETECTION_DEBOUNCE_SECONDS = env_int("DETECTION_DEBOUNCE_SECONDS", 2)
+# A new or reopened finding at or above this severity (low, medium, high, critical) is alerted.
+ALERT_MIN_SEVERITY = env_str("ALERT_MIN_SEVERITY", "high")
+ALERT_WEBHOOK_URLS = env_list("ALERT_WEBHOOK_URLS")
+# With a secret, each webhook body is signed: X-NHI-Signature: sha256=<hex HMAC-SHA256 of the body>.
+ALERT_WEBHOOK_SECRET = env_str("ALERT_WEBHOOK_SECRET", "")
+ALERT_WEBHOOK_TIMEOUT = env_int("ALERT_WEBHOOK_TIMEOUT", 5)
+# Attempts per delivery, the first retry after ALERT_RETRY_BACKOFF_SECONDS, doubling each time.
+ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 5)
+ALERT_RETRY_BACKOFF_SECONDS = env_int("ALERT_RETRY_BACKOFF_SECONDS", 30)
+# More findings than this opening in one run are sent as one digest per recipient and per webhook.
+ALERT_DIGEST_AFTER = env_int("ALERT_DIGEST_AFTER", 5)
+# Containment at the provider (inventory.detection.provider_disable): a dry run unless set.
+CONTAINMENT_PROVIDER_DISABLE = env_bool("CONTAINMENT_PROVIDER_DISABLE", False)
+CONTAINMENT_AWS_REGION = env_str("CONTAINMENT_AWS_REGION", "us-east-1")
+CONTAINMENT_AWS_ENDPOINT_URL = env_str("CONTAINMENT_AWS_ENDPOINT_URL", "")  # credentials: boto3's usual environment
+CONTAINMENT_GITHUB_API_URL = env_str("CONTAINMENT_GITHUB_API_URL", "https://api.github.com")
+CONTAINMENT_GITHUB_TOKEN = env_str("CONTAINMENT_GITHUB_TOKEN", "")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "nhi-portal@localhost")
@@ -271,6 +310,34 @@ AUDIT_SEAL_KEY = env_str("AUDIT_SEAL_KEY", "nhi-portal-audit-seal-dev-key")
 AUDIT_SEAL_OLD_KEYS = env_list("AUDIT_SEAL_OLD_KEYS")
 # Write-once log outside the database that every sealed batch's digest is appended to (see inventory/audit/anchor.py).
 AUDIT_ANCHOR_PATH = env_str("AUDIT_ANCHOR_PATH", str(VAR_DIR / "audit-anchor.jsonl"))
+# SIEM push sink (inventory/audit/siem.py), off when empty: syslog+tcp://host:port, syslog+tls://host:port (RFC 5424,
+# octet-counted) or https://... (NDJSON POSTs, signed with SIEM_PUSH_SECRET when set). See the README's production part.
+SIEM_PUSH_URL = env_str("SIEM_PUSH_URL", "")
+SIEM_PUSH_SECRET = env_str("SIEM_PUSH_SECRET", "")
+SIEM_PUSH_CA_FILE = env_str("SIEM_PUSH_CA_FILE", "")
+SIEM_PUSH_BATCH = env_int("SIEM_PUSH_BATCH", 1000)
+SIEM_PUSH_TIMEOUT_SECONDS = env_int("SIEM_PUSH_TIMEOUT_SECONDS", 10)
+# Where the retention job puts archived months of the audit trail (inventory/audit/retention.py): a folder, or with
+# AUDIT_ARCHIVE_BUCKET an S3-compatible bucket through django-storages (credentials from the usual AWS_* variables).
+# Months are archived once they closed this many months ago (the archive is taken while the rows are still here).
+AUDIT_ARCHIVE_AFTER_MONTHS = env_int("AUDIT_ARCHIVE_AFTER_MONTHS", 1)
+AUDIT_ARCHIVE_BUCKET = env_str("AUDIT_ARCHIVE_BUCKET", "")
+if AUDIT_ARCHIVE_BUCKET:
+    AUDIT_ARCHIVE_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AUDIT_ARCHIVE_BUCKET,
+            "endpoint_url": env_str("AUDIT_ARCHIVE_ENDPOINT_URL", "") or None,
+            "location": env_str("AUDIT_ARCHIVE_PREFIX", ""),
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    AUDIT_ARCHIVE_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env_str("AUDIT_ARCHIVE_PATH", str(VAR_DIR / "audit-archive"))},
+    }
 
 # Largest accepted bulk-import document; above it the request is refused before parsing.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 64 * 1024 * 1024)
@@ -292,13 +359,88 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Structured logs through structlog (operations/logs.py): LOG_FORMAT=json (production's default) writes one JSON object
+# a line for the SIEM, with request id, user and route; "console" writes the same fields readably.
+LOG_FORMAT = env_str("LOG_FORMAT", "console")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or console.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"client_error_without_traceback": {"()": "nhi_portal.logging_filters.ClientErrorWithoutTraceback"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"structured": {"()": "operations.logs.formatter", "json": LOG_FORMAT == "json"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     # An expected 403 or 404 keeps its warning line and loses the traceback of the PermissionDenied or Http404.
-    "loggers": {"django.request": {"filters": ["client_error_without_traceback"]}},
+    "loggers": {
+        "django.request": {"filters": ["client_error_without_traceback"]},
+        # Its debug lines hold whole URLs, query strings included (the OIDC client's calls go through it).
+        "urllib3": {"level": "WARNING"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Operations (operations/): health, metrics, readiness thresholds. See the README's production section.
+# /metrics and /readyz's details: a scraper presents `Authorization: Bearer <METRICS_TOKEN>`, or scrapes from one of
+# METRICS_ALLOWED_NETWORKS (comma-separated CIDRs, client address as TRUSTED_PROXY_COUNT reads it); security users too.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+try:
+    [ipaddress.ip_network(spec, strict=False) for spec in METRICS_ALLOWED_NETWORKS]
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from None
+# /readyz answers 503 past these; 0 turns a check off. Beat writes run times back every 3 minutes; the sealing lag
+# limit defaults to the bound verify uses (grace period plus two seal intervals); the scan runs daily.
+READINESS_BEAT_MAX_AGE_SECONDS = env_int("READINESS_BEAT_MAX_AGE_SECONDS", 600)
+READINESS_SEALING_LAG_MAX_SECONDS = env_int("READINESS_SEALING_LAG_MAX_SECONDS", -1)
+if READINESS_SEALING_LAG_MAX_SECONDS < 0:
+    READINESS_SEALING_LAG_MAX_SECONDS = None
+READINESS_SCAN_MAX_AGE_HOURS = env_int("READINESS_SCAN_MAX_AGE_HOURS", 26)
+READINESS_CHECK_TIMEOUT_SECONDS = env_int("READINESS_CHECK_TIMEOUT_SECONDS", 3)
+# The worker keeps Django's logging (structured lines with the task's correlation id) instead of installing its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Single sign-on with OpenID Connect (operations/sso_backend.py, mozilla-django-oidc). On when OIDC_RP_CLIENT_ID is set.
+# The provider's endpoints are in its discovery document (ISSUER/.well-known/openid-configuration).
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "")
+# end_session_endpoint: sign-out also ends the provider's session; empty for a provider without one.
+OIDC_OP_LOGOUT_ENDPOINT = env_str("OIDC_OP_LOGOUT_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = True  # the hint RP-initiated logout sends back to the provider
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10)
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# Which provider groups grant which portal role; a user in none of them is an owner.
+OIDC_ROLE_GROUPS = {
+    "security": env_list("OIDC_SECURITY_GROUPS", "security"),
+    "manager": env_list("OIDC_MANAGER_GROUPS", "manager"),
+    "gateway": env_list("OIDC_GATEWAY_GROUPS", "gateway"),
+}
+# Link a first SSO sign-in to an existing local user of the same name (when moving a deployment to SSO).
+OIDC_LINK_EXISTING_USERS = env_bool("OIDC_LINK_EXISTING_USERS", False)
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+# Off: no password sign-in anywhere (sign-in page, admin); API tokens still work.
+PASSWORD_LOGIN_ENABLED = env_bool("PASSWORD_LOGIN_ENABLED", True)
+if OIDC_RP_CLIENT_ID:
+    _oidc_needs = ("ISSUER", "AUTHORIZATION_ENDPOINT", "TOKEN_ENDPOINT", "USER_ENDPOINT", "JWKS_ENDPOINT")
+    if _missing := [f"OIDC_OP_{name}" for name in _oidc_needs if not globals()[f"OIDC_OP_{name}"]]:
+        raise ImproperlyConfigured(f"Single sign-on needs {', '.join(_missing)}.")
+    AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "operations.sso_backend.PortalOIDCBackend"]
+if OIDC_OP_LOGOUT_ENDPOINT:
+    # Sign-out is a form posted to the portal that redirects to the provider, and browsers hold redirects after a form
+    # to form-action: the provider's origin must be in it.
+    _end_session = urlsplit(OIDC_OP_LOGOUT_ENDPOINT)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_end_session.scheme}://{_end_session.netloc}")
+if not PASSWORD_LOGIN_ENABLED:
+    AUTHENTICATION_BACKENDS = [
+        "operations.sso_backend.PermissionsOnlyBackend" if backend.endswith(".ModelBackend") else backend
+        for backend in AUTHENTICATION_BACKENDS
+    ]

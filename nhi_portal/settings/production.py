@@ -19,3 +19,10 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
+
+# Probes and scrapers inside the network call over plain HTTP, without the proxy's X-Forwarded-Proto: answer them
+# rather than redirect them to HTTPS (operations/urls.py).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# One JSON object a line for the SIEM, unless LOG_FORMAT=console.
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+LOGGING["formatters"]["structured"]["json"] = LOG_FORMAT == "json"  # noqa: F405

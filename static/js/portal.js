@@ -22,3 +22,27 @@ document.addEventListener("change", (event) => {
     form.dispatchEvent(new CustomEvent("filters-changed", { bubbles: true }));
   }
 });
+
+// Triage forms (data-triage) show the date, and the reason, only for the actions that take them: a date and a reason
+// to suppress, a comment to confirm a change, nothing to acknowledge. Without script every field stays visible.
+function showTriageFields(form) {
+  const action = form.querySelector('select[name="action"]');
+  if (!action) return;
+  for (const field of form.querySelectorAll("[data-suppress-only]")) {
+    field.hidden = action.value !== "suppress";
+  }
+  for (const field of form.querySelectorAll("[data-reason]")) {
+    field.hidden = action.value === "acknowledge";
+  }
+}
+
+function setUpTriageForms(root) {
+  for (const form of root.querySelectorAll("form[data-triage]")) showTriageFields(form);
+}
+
+document.addEventListener("change", (event) => {
+  const form = event.target.closest && event.target.closest("form[data-triage]");
+  if (form && event.target.name === "action") showTriageFields(form);
+});
+document.addEventListener("DOMContentLoaded", () => setUpTriageForms(document));
+document.addEventListener("htmx:load", (event) => setUpTriageForms(event.target.parentElement || document));

@@ -44,6 +44,12 @@ def _disable(w):
     w["identity"].save()
 
 
+def _mark_compromised(w):
+    """Contained (inventory.compromise): the identity's marker is what the statement reads."""
+    w["identity"].compromised_at = timezone.now()
+    w["identity"].save()
+
+
 def _revoke_credentials(w):
     w["identity"].credentials.update(revoked_at=timezone.now())
 
@@ -128,6 +134,8 @@ CASES = [
     ("unknown_identity", None, {"identity": "svc-nope"}),
     ("identity_not_bound_to_tool", _unbind, {}),
     ("identity_disabled", _disable, {}),
+    ("credential_compromised", _mark_compromised, {}),
+    ("credential_compromised", _mark_compromised, {"credential": "hmac-sha256:unknown"}),
     ("credential_revoked", _revoke_credentials, {}),
     ("credential_revoked", _expire_credentials, {}),
     ("credential_revoked", None, {"credential": "hmac-sha256:unknown"}),

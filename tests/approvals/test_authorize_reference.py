@@ -73,6 +73,7 @@ worlds = st.fixed_dictionaries(
     {
         "tools": st.fixed_dictionaries(dict.fromkeys(TOOLS, tool_facts)),
         "identities": st.just(dict.fromkeys(IDENTITIES, "active")),
+        "compromised": st.just(frozenset()),
         "bind_asked": st.just(True),
         "bindings": st.sets(st.tuples(st.sampled_from(TOOLS), st.sampled_from(IDENTITIES)), max_size=2),
         "credentials": st.fixed_dictionaries(
@@ -105,6 +106,7 @@ FAULTS = {
     "identity not bound": (("world", "bind_asked"), False),
     "disabled identity": (("world", "identities", ASKED_IDENTITY), "disabled"),
     "retired identity": (("world", "identities", ASKED_IDENTITY), "retired"),
+    "contained identity": (("world", "compromised"), frozenset(IDENTITIES)),
     "credentials revoked or expired": (("world", "credentials", ASKED_IDENTITY), ["revoked", "past"]),
     "credential expiring now": (("world", "credentials", ASKED_IDENTITY), ["now"]),
     "no credentials": (("world", "credentials", ASKED_IDENTITY), []),
@@ -141,6 +143,7 @@ def _with_faults(world: dict, asked: dict, names: list[str]) -> tuple[dict, dict
 BASE_WORLD = {
     "tools": {slug: {"status": "active", "environment": "dev", "data_classification": "internal"} for slug in TOOLS},
     "identities": dict.fromkeys(IDENTITIES, "active"),
+    "compromised": frozenset(),
     "bind_asked": True,
     "bindings": set(),
     "credentials": {"i-a": ["never"], "i-b": []},
@@ -168,6 +171,7 @@ CASES = {
     "unknown_identity": ({}, {"identity": "i-x", "identity_by_id": True}),
     "identity_not_bound_to_tool": ({"bind_asked": False}, {}),
     "identity_disabled": ({"identities": {"i-a": "disabled", "i-b": "active"}}, {}),
+    "credential_compromised": ({"compromised": {"i-a"}}, {}),
     "credential_revoked": ({"credentials": {"i-a": ["revoked", "now"], "i-b": []}}, {}),
     "unknown_user": ({}, {"user": "u-off"}),
     "user_not_allowed_for_tool": ({}, {"user": "u-out", "user_by_id": True}),
@@ -218,6 +222,7 @@ def _build(skeleton: dict, world: dict, asked: dict) -> None:
         AITool.objects.filter(slug=slug).update(**facts)
     for name, status in world["identities"].items():
         ServiceIdentity.objects.filter(name=name).update(status=status)
+    ServiceIdentity.objects.filter(name__in=world["compromised"]).update(compromised_at=NOW - timedelta(minutes=5))
     asked_tool, asked_identity = tools.get(asked["tool"]), identities.get(asked["identity"])
     pairs = {(tools[t], identities[i]) for t, i in world["bindings"]}
     if world["bind_asked"] and asked_tool and asked_identity:

@@ -19,9 +19,12 @@ def test_the_tool_page_offers_a_gateway_config_the_gateway_accepts(page_as, worl
     assert page.status_code == 200
     text = page.context["gateway_config"]
     assert 'identity = "svc-release"' in text and 'scope = "deploy:release:write"' in text
-    assert 'resource = "project:payments/*"' in text and "NHI_GATEWAY_TOKEN" in text
+    assert 'granted on "project:payments/*"' in text and "NHI_GATEWAY_TOKEN" in text
+    # What the owner fills in: the MCP tool's name, its argument in the template, the upstream's address.
+    text = text.replace("{ARGUMENT-NAME}", "project:{project}").replace("http://testserver", "https://portal.example")
     config = parse(tomllib.loads(text), {"NHI_GATEWAY_TOKEN": "x"})
-    assert config.upstreams[0].tool == "release-agent" and config.portal.url == "http://testserver"
+    assert config.upstreams[0].tool == "release-agent" and config.upstreams[0].maps[0].arguments == ("project",)
+
     assert b"Through the MCP gateway" in page.content
 
 
@@ -59,6 +62,7 @@ def _use(decision_id, **overrides):
         "identity": "svc-release",
         "on_behalf_of": "alice",
         "scope": "deploy:release:write",
+        "resource": "project:payments/api",
         "decision": decision_id,
         "outcome": "ok",
         "duration_ms": 12,
@@ -104,3 +108,29 @@ def test_usage_cannot_borrow_a_deny_another_gateways_answer_or_another_tools(api
         assert response.status_code == 400, (decision_id, response.content)
         assert response.json()["errors"][0]["field"] in ("decision", "identity")
     assert not AccessEvent.objects.filter(kind="observed").exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"on_behalf_of": "bob"}, {"resource": "project:billing/secrets"}, {"scope": "other:scope"}, {"on_behalf_of": ""}],
+)
+def test_usage_cannot_name_another_human_scope_or_resource_than_its_allow(api_as, world, change):
+    from tests.factories import ScopeFactory, UserFactory
+
+    UserFactory(username="bob")
+    ScopeFactory(name="other:scope")
+    allow = authorize(query=AuthorizationQuery(**BASE), source="gw")
+    response = api_as("gateway").post("/api/v1/events/", _use(allow.event_id, **change), format="json")
+    assert response.status_code == 400, response.content
+    assert not AccessEvent.objects.filter(kind="observed").exists()
+
+
+def test_one_allow_is_followed_by_one_usage_at_most(api_as, world):
+    allow = authorize(query=AuthorizationQuery(**BASE), source="gw")
+    client = api_as("gateway")
+    assert client.post("/api/v1/events/", _use(allow.event_id, event_id="a"), format="json").status_code == 201
+    again = client.post("/api/v1/events/", _use(allow.event_id, event_id="b"), format="json")
+    assert again.status_code == 400 and "already followed" in again.content.decode()
+    both = {"events": _use(allow.event_id, event_id="c")["events"] + _use(allow.event_id, event_id="d")["events"]}
+    assert client.post("/api/v1/events/", both, format="json").status_code == 400
+    assert AccessEvent.objects.filter(kind="observed", decision_event_id=allow.event_id).count() == 1

@@ -92,6 +92,7 @@ def gateway_for(live_server, sample, estate):
         started.append(start_gateway(text, estate["token"], port))
         return f"http://127.0.0.1:{port}/mcp"
 
+    start.started = started  # the processes, for a test that must signal one
     yield start
     for process in started:
         process.stop()

@@ -26,7 +26,9 @@ def free_port() -> int:
 class Process:
     """A child process whose output goes to a file, shown when it fails to come up."""
 
-    def __init__(self, args: list[str], *, port: int, env: dict | None = None, timeout: float = 20):
+    def __init__(
+        self, args: list[str], *, port: int, env: dict | None = None, timeout: float = 20, host: str = "127.0.0.1"
+    ):
         self.log = tempfile.NamedTemporaryFile("w+", prefix="nhi-proc-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT
@@ -36,7 +38,7 @@ class Process:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{args[0]} exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                socket.create_connection((host, port), timeout=0.5).close()
                 return
             except OSError:
                 time.sleep(0.1)
@@ -66,11 +68,11 @@ def start_sample(port: int | None = None) -> tuple[Process, str]:
     return Process(args, port=port), f"http://127.0.0.1:{port}"
 
 
-def start_gateway(config: str, token: str, port: int) -> Process:
+def start_gateway(config: str, token: str, port: int, host: str = "127.0.0.1") -> Process:
     path = Path(tempfile.mkdtemp(prefix="nhi-gw-")) / "gateway.toml"
     path.write_text(config, encoding="utf-8")
     args = [GATEWAY, "--config", str(path), "--log-level", "warning"]
-    return Process(args, port=port, env={"NHI_GATEWAY_TOKEN": token})
+    return Process(args, port=port, env={"NHI_GATEWAY_TOKEN": token}, host=host)
 
 
 def calls(sample_url: str) -> dict:

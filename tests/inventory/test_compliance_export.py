@@ -29,4 +29,31 @@ def test_the_matrix_goes_through_the_csv_helper(page_as, owner):
     by_tool = {row[0]: row for row in rows[1:]}
     assert by_tool["'@sum"][:3] == ["'@sum", "'=cmd|'/c calc'!A0", "prod"]
     assert by_tool["plain"][:3] == ["plain", "", "dev"]
-    assert set(by_tool["plain"][3:]) <= {"pass", "fail", "attested", "not_assessed"}
+    cells = {
+        "pass",
+        "fail",
+        "attested",
+        "not_assessed: no_subjects",
+        "not_assessed: not_scanned",
+        "not_assessed: unmapped",
+    }
+    assert set(by_tool["plain"][3:]) <= cells
+
+
+def test_the_matrix_can_hold_the_assessed_controls_only(page_as, owner):
+    from inventory.posture.evidence import evidence_map
+
+    ToolFactory(owner=owner, slug="bare")
+    response = page_as("manager").get(
+        reverse("inventory:compliance_export"), {"framework": "NIST-SP-800-53r5", "assessed": "1"}
+    )
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    primary = evidence_map().primary
+    assessed = [
+        c.control_id
+        for c in Control.objects.filter(framework__key="NIST-SP-800-53r5", retired_at__isnull=True).order_by("order")
+        if primary.get(f"NIST-SP-800-53r5:{c.control_id}")
+    ]
+    assert 0 < len(assessed) < 100 and rows[0][3:] == assessed
+    # No identity: every assessed control is not assessed for it, for want of anything to examine.
+    assert set(rows[1][3:]) == {"not_assessed: no_subjects"}

@@ -47,6 +47,11 @@ def test_registry_has_every_detector():
         "credential_not_rotated", "credential_stale", "credential_expiring", "grant_unused", "identity_orphaned",
         "identity_reused", "identity_env_mixed", "identity_human_use", "secret_exposed", "third_party_unreviewed",
         "tool_unmediated", "grant_unapproved", "fact_change_unreviewed",
+        # What the discovery sources reveal (tests/inventory/discovery/test_source_detectors.py).
+        "source_root_key_active", "source_two_active_keys", "source_key_exposed", "source_pat_no_expiry",
+        "source_secret_expiring", "source_legacy_token", "credential_use_unknown", "ai_tool_unregistered",
+        # Incident response: an exposure left uncontained (tests/alerts/test_containment.py).
+        "exposure_uncontained",
     }  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """Print a new API token for a user. Only its hash is stored; the token is shown once."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -8,9 +9,22 @@ from django.db import transaction
 from knox.models import AuthToken
 
 from approvals.models import GatewayToolLimit
+from inventory.audit.record import audit_record
 from inventory.models import AITool
 
 MAX_DAYS = 365
+
+
+@dataclass(frozen=True)
+class _AuditedToken:
+    """What the audit entry names: the token's public id (the first 16 characters of its digest) and holder."""
+
+    pk: str
+    label: str
+    _meta = AuthToken._meta
+
+    def __str__(self) -> str:
+        return self.label
 
 
 class Command(BaseCommand):
@@ -41,6 +55,19 @@ class Command(BaseCommand):
             if tools:
                 limit = GatewayToolLimit.objects.create(token=instance)
                 limit.tools.set(tools)
+            # Audited like the API's and the page's issuing (operations/tokens.py), under the same public id.
+            audit_record(
+                actor=None,
+                actor_label="cli",
+                action="token.issued",
+                obj=_AuditedToken(pk=instance.digest[:16], label=f"API token {instance.digest[:16]} of {username}"),
+                after={
+                    "user": username,
+                    "expires": instance.expiry.isoformat(),
+                    "tools": sorted(t.slug for t in tools) or None,
+                    "via": "cli",
+                },
+            )
         scope = f", limited to {', '.join(t.slug for t in tools)}" if tools else ""
         self.stderr.write(
             f"Token for {username}{scope}, expires {instance.expiry:%Y-%m-%d %H:%M} UTC. Shown only once:"

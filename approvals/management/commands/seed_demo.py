@@ -19,7 +19,17 @@ from django.utils import timezone
 from approvals import services as approval_services
 from approvals.models import AccessRequest
 from inventory.fingerprints import digest_secret
-from inventory.models import AITool, Credential, Scope, ScopeGrant, ServiceIdentity, Team, ToolIdentity
+from inventory.models import (
+    AITool,
+    Credential,
+    Framework,
+    FrameworkSnapshot,
+    Scope,
+    ScopeGrant,
+    ServiceIdentity,
+    Team,
+    ToolIdentity,
+)
 from inventory.services import tool_store_scanned_text
 
 User = get_user_model()
@@ -208,7 +218,13 @@ DEMO_REQUESTS = [
 APPROVED_DEMO_REQUESTS = [
     ("owner", "docs-mcp", "svc-docs-reader", [("confluence:content:read", "space:ENG")], 45,
      "IDE assistants read the engineering space through the docs MCP server to answer questions about deploys."),
+    # Five days: inside the renewal window from the first run, so the owner's home page offers Renew (issue 15).
+    ("owner", "helpdesk-copilot", "svc-confluence-retriever", [("jira:issue:read", "project:SUP")], 5,
+     "The copilot links the Jira issues a support article mentions; a short pilot, renewed if agents use it."),
 ]  # fmt: skip
+
+# Days of made-up posture history before today (demo mode only), so the pass-rate trend shows on the first run.
+DEMO_HISTORY_DAYS = 90
 
 
 class Command(BaseCommand):
@@ -238,6 +254,7 @@ class Command(BaseCommand):
                 self._credentials(identities[spec.name], spec)
                 self._grants(identities[spec.name], spec, scopes, tools)
             self._requests(users, tools, identities, scopes)
+            self._posture_history(live_tools=sum(spec.status != "retired" for spec in TOOLS))
         self.stdout.write(
             self.style.SUCCESS(f"Demo estate ready: {len(tools)} AI tools, {len(identities)} identities.")
         )
@@ -366,6 +383,28 @@ class Command(BaseCommand):
                 request = approval_services.request_decide(
                     actor=users["security"], request_id=request.pk, kind="approve", comment="Read-only, one space."
                 )
+
+    def _posture_history(self, *, live_tools: int) -> None:
+        """Invented daily coverage for the days before today, improving over the period with a weekly wobble, so the
+        trend has a line to draw on the first run. Only days with no snapshot are written: real history (the daily
+        job, from today on) is never overwritten."""
+        from inventory.posture.evidence import evidence_map
+
+        today = timezone.localdate()
+        primary = evidence_map().primary
+        for framework in Framework.objects.all():
+            controls = framework.controls.filter(retired_at__isnull=True).count()
+            assessable = sum(1 for ref in primary if ref.split(":", 1)[0] == framework.key)
+            judged = assessable * live_tools
+            for back in range(DEMO_HISTORY_DAYS, 0, -1):
+                share = 0.18 + 0.22 * back / DEMO_HISTORY_DAYS + (0.03 if back % 7 in (1, 2) else 0)
+                failing = round(judged * share)
+                FrameworkSnapshot.objects.get_or_create(
+                    day=today - timedelta(days=back),
+                    framework=framework,
+                    defaults={"controls": controls, "assessable": assessable, "attested": 0, "tools": live_tools,
+                              "passing": judged - failing, "failing": failing, "unassessed": 0},
+                )  # fmt: skip
 
 
 def _ago(now, days: int | None):

@@ -1,9 +1,12 @@
 """One module per detector. Importing this package registers them all."""
 
 from . import (  # noqa: F401
+    ai_tool_unregistered,
     credential_expiring,
     credential_not_rotated,
     credential_stale,
+    credential_use_unknown,
+    exposure_uncontained,
     fact_change_unreviewed,
     grant_unused,
     identity_env_mixed,
@@ -11,6 +14,12 @@ from . import (  # noqa: F401
     identity_orphaned,
     identity_reused,
     secret_exposed,
+    source_key_exposed,
+    source_legacy_token,
+    source_pat_no_expiry,
+    source_root_key_active,
+    source_secret_expiring,
+    source_two_active_keys,
     third_party_unreviewed,
     tool_unmediated,
 )

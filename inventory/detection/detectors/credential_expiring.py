@@ -23,9 +23,12 @@ DETECTOR = register(
         severity="low",
         subject="credential",
         query=query,
-        controls=(
-            "OWASP-NHI-2025:NHI7", "NIST-CSF-2.0:PR.AA-01", "NIST-SP-800-207:ZT-T6", "NIST-SP-800-53r5:IA-5",
-            "ISO-IEC-27001-2022-AnnexA:A.5.17",
+        # Primary: its findings fail these, and its clean, current run passes them.
+        controls=(),
+        # Supporting: related evidence, shown beside these controls, never deciding them.
+        supporting=(
+            "OWASP-NHI-2025:NHI7", "OWASP-NHI-2025:NHI4", "NIST-CSF-2.0:PR.AA-01", "NIST-SP-800-207:ZT-T6",
+            "NIST-SP-800-53r5:IA-5", "ISO-IEC-27001-2022-AnnexA:A.5.17",
         ),
         why="When it expires the tool stops working, and the usual fix under pressure is a new secret without an "
         "expiry.",

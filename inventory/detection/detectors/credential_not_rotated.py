@@ -28,10 +28,16 @@ DETECTOR = register(
         severity="high",
         subject="credential",
         query=query,
+        # Primary: its findings fail these, and its clean, current run passes them.
         controls=(
             "OWASP-NHI-2025:NHI7", "NIST-CSF-2.0:PR.AA-01", "NIST-SP-800-207:ZT-T3", "NIST-SP-800-53r5:IA-5",
-            "ISO-IEC-27001-2022-AnnexA:A.5.17", "OWASP-NHI-2025:NHI4", "NIST-SP-800-207:ZT-T6",
-            "OWASP-Agentic-Top10-2026:ASI03",
+            "ISO-IEC-27001-2022-AnnexA:A.5.17",
+        ),
+        # Supporting: related evidence, shown beside these controls, never deciding them.
+        supporting=(
+            "OWASP-NHI-2025:NHI4", "NIST-CSF-2.0:PR.AA-03", "NIST-SP-800-207:ZT-T6", "NIST-SP-800-53r5:SC-12",
+            "NIST-SP-800-53r5:IA-5(2)", "NIST-SP-800-53r5:IA-5(13)", "ISO-IEC-27001-2022-AnnexA:A.8.24",
+            "ISO-IEC-27001-2022-AnnexA:A.8.5", "CIS-Controls-v8:5.5", "OWASP-Agentic-Top10-2026:ASI03",
         ),
         why="A secret that is never rotated, or never expires, stays useful to whoever copies it, for as long as the "
         "AI tool that holds it exists.",

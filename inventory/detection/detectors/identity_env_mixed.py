@@ -21,9 +21,15 @@ DETECTOR = register(
         severity="medium",
         subject="identity",
         query=query,
+        # Primary: its findings fail these, and its clean, current run passes them.
         controls=(
-            "OWASP-NHI-2025:NHI8", "NIST-CSF-2.0:PR.IR-01", "NIST-SP-800-207:ZT-T3", "NIST-SP-800-53r5:SC-32",
-            "ISO-IEC-27001-2022-AnnexA:A.8.31", "OWASP-NHI-2025:NHI9",
+            "OWASP-NHI-2025:NHI8", "NIST-CSF-2.0:PR.IR-01", "NIST-SP-800-53r5:SC-32",
+            "ISO-IEC-27001-2022-AnnexA:A.8.31", "CIS-Controls-v8:16.8",
+        ),
+        # Supporting: related evidence, shown beside these controls, never deciding them.
+        supporting=(
+            "OWASP-NHI-2025:NHI9", "NIST-CSF-2.0:PR.AA-05", "NIST-SP-800-207:ZT-T3", "NIST-SP-800-53r5:CM-2(6)",
+            "NIST-SP-800-53r5:AC-6",
         ),
         why="A staging or development tool holding a production identity turns the weakest environment into a way "
         "into the strongest.",

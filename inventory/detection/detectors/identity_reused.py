@@ -34,10 +34,17 @@ DETECTOR = register(
         severity="high",
         subject="identity",
         query=query,
+        # Primary: its findings fail these, and its clean, current run passes them.
         controls=(
             "OWASP-NHI-2025:NHI9", "NIST-CSF-2.0:PR.AA-01", "NIST-CSF-2.0:PR.AA-03", "NIST-SP-800-207:ZT-T3",
             "NIST-SP-800-53r5:IA-9", "NIST-SP-800-53r5:AC-2(9)", "ISO-IEC-27001-2022-AnnexA:A.5.16",
-            "OWASP-Agentic-Top10-2026:ASI03", "NIST-SP-800-207:ZT-T4",
+            "OWASP-Agentic-Top10-2026:ASI03",
+        ),
+        # Supporting: related evidence, shown beside these controls, never deciding them.
+        supporting=(
+            "OWASP-NHI-2025:NHI8", "NIST-CSF-2.0:PR.AA-05", "NIST-SP-800-207:ZT-T4", "NIST-SP-800-53r5:IA-4",
+            "NIST-SP-800-53r5:IA-2", "NIST-SP-800-53r5:AU-10", "ISO-IEC-27001-2022-AnnexA:A.5.17",
+            "CIS-Controls-v8:5.2", "CIS-Controls-v8:5.5",
         ),
         why="When two tools act as one identity, or two identities hold the same secret, nobody can tell afterwards "
         "which tool did what, and one compromise reaches both.",

@@ -14,5 +14,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{len(result.files)} catalog files: frameworks +{result.frameworks_created} ~{result.frameworks_updated}; "
             f"controls +{result.controls_created} ~{result.controls_updated} retired {result.controls_retired}; "
-            f"{result.unchanged} unchanged."
+            f"{result.unchanged} unchanged; {result.frameworks_skipped} older revisions skipped."
         )

@@ -25,6 +25,7 @@ from health_check.exceptions import ServiceUnavailable
 
 from inventory.audit.anchor import FileAnchor, get_anchor
 from inventory.audit.sealing import lag_bound, sealing_lag
+from inventory.audit.siem import siem_push_lag
 from inventory.models import DetectorRun
 
 
@@ -165,4 +166,21 @@ class LastScan(PortalCheck):
             raise ServiceUnavailable(f"the last scan ran {age / 3600:.1f} h ago (limit {hours} h)")
 
 
-READINESS_CHECKS = (Database, Broker, BeatTick, SealingLag, AnchorReachable, LastScan)
+@dataclasses.dataclass
+class SiemPushLag(PortalCheck):
+    """The SIEM sink (when one is configured) receives decisions and audit entries within the bound."""
+
+    name = "siem_push_lag"
+
+    def probe(self) -> None:
+        limit = settings.READINESS_SIEM_LAG_MAX_SECONDS
+        lag = siem_push_lag()
+        if lag is None or not limit:
+            self.observed["disabled"] = True
+            return
+        self.observed |= {"lag_seconds": round(lag, 1), "max_lag_seconds": limit}
+        if lag > limit:
+            raise ServiceUnavailable(f"the SIEM sink lags {lag:.0f} s behind (limit {limit} s)")
+
+
+READINESS_CHECKS = (Database, Broker, BeatTick, SealingLag, AnchorReachable, LastScan, SiemPushLag)

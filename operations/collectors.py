@@ -14,7 +14,10 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from prometheus_client.core import GaugeMetricFamily
 
+from inventory.audit.runs import unverified_batches, verification_lag
 from inventory.audit.sealing import lag_bound, sealing_lag
+from inventory.audit.siem import siem_push_lag
+from inventory.detection.measures import response_measures
 from inventory.models import DetectorRun, Finding
 from inventory.models.findings import FindingStatus, Severity
 
@@ -48,6 +51,37 @@ class DatabaseCollector:
             "How old an unsealed entry may get before verify reports sealing as behind.",
             value=lag_bound().total_seconds(),
         )
+
+        verified = verification_lag()
+        if verified is not None:
+            yield GaugeMetricFamily(
+                "nhi_audit_verification_age_seconds",
+                "Seconds since the audit chain's last finished verification (incremental or full).",
+                value=verified,
+            )
+        yield GaugeMetricFamily(
+            "nhi_audit_unverified_batches",
+            "Sealed batches no verification has checked yet (the next incremental run's work).",
+            value=unverified_batches(),
+        )
+        siem_lag = siem_push_lag()
+        if siem_lag is not None:
+            yield GaugeMetricFamily(
+                "nhi_siem_push_lag_seconds",
+                "Seconds the oldest decision or audit entry not yet delivered to the SIEM sink has waited.",
+                value=siem_lag,
+            )
+
+        response = GaugeMetricFamily(
+            "nhi_response_seconds",
+            "Time from an exposure to its finding, its first alert, its containment: median and p95, last 30 days.",
+            labels=["measure", "quantile"],
+        )
+        for measure in response_measures(now=now):
+            for quantile, value in (("0.5", measure.median), ("0.95", measure.p95)):
+                if value is not None:
+                    response.add_metric([measure.name.lower().replace(" ", "_"), quantile], value.total_seconds())
+        yield response
 
         open_findings = GaugeMetricFamily(
             "nhi_findings_open",

@@ -73,15 +73,16 @@ class AccessEvent(AppendOnlyModel):
             models.UniqueConstraint(
                 fields=["source", "kind", "request_id"], condition=~Q(request_id=""), name="uniq_event_request_id"
             ),
+            # One usage follows one allow at most (inventory.usage.ingest checks it first; this holds under races).
+            models.UniqueConstraint(
+                fields=["decision_event"], condition=Q(decision_event__isnull=False), name="one_usage_per_decision"
+            ),
         ]
         indexes = [
             models.Index(fields=["tool", "occurred_at"]),
             models.Index(fields=["identity", "occurred_at"]),
             models.Index(fields=["decision", "occurred_at"]),
             models.Index(fields=["on_behalf_of", "occurred_at"]),
-            models.Index(
-                fields=["decision_event"], condition=Q(decision_event__isnull=False), name="event_follows_decision"
-            ),
             # The audit page's filters, newest first by keyset (inventory/audit/keyset.py): (column, id) reads the
             # page straight off the index, whatever the table's size. Only for the selective filters: a common value
             # (decision allow, kind decision or observed) is found by the primary key within a few pages of rows.

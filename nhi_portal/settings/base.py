@@ -396,6 +396,8 @@ if READINESS_SEALING_LAG_MAX_SECONDS < 0:
     READINESS_SEALING_LAG_MAX_SECONDS = None
 READINESS_SCAN_MAX_AGE_HOURS = env_int("READINESS_SCAN_MAX_AGE_HOURS", 26)
 READINESS_CHECK_TIMEOUT_SECONDS = env_int("READINESS_CHECK_TIMEOUT_SECONDS", 3)
+# The SIEM push sink's lag (only when SIEM_PUSH_URL is set); 0 turns the check off.
+READINESS_SIEM_LAG_MAX_SECONDS = env_int("READINESS_SIEM_LAG_MAX_SECONDS", 900)
 # The worker keeps Django's logging (structured lines with the task's correlation id) instead of installing its own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

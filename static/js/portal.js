@@ -46,3 +46,18 @@ document.addEventListener("change", (event) => {
 });
 document.addEventListener("DOMContentLoaded", () => setUpTriageForms(document));
 document.addEventListener("htmx:load", (event) => setUpTriageForms(event.target.parentElement || document));
+
+// The main menu on phone widths: a button that folds and unfolds it. The button stays hidden (and the menu open)
+// without script; the stylesheet folds the menu only once the header is marked as having the button.
+document.addEventListener("DOMContentLoaded", () => {
+  const toggle = document.querySelector(".menu-toggle");
+  const header = toggle && toggle.closest(".topbar");
+  if (!header) return;
+  toggle.hidden = false;
+  header.classList.add("has-menu-toggle");
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    header.classList.toggle("menu-open", open);
+  });
+});

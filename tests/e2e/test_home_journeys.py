@@ -9,11 +9,13 @@ import pytest
 from django.utils import timezone
 
 from approvals import services as approvals
+from inventory import choices
+from inventory.detection.scan import scan_create, scan_run
+from inventory.models import Finding
 from inventory.posture.evaluate import snapshot
 from tests.e2e.conftest import RESULTS_DIR
 from tests.e2e.helpers import expect
 from tests.factories import BindingFactory, CredentialFactory, IdentityFactory, ScopeFactory, ToolFactory
-from tests.pages.conftest import finding
 
 pytestmark = pytest.mark.browser
 
@@ -27,12 +29,16 @@ def world(make_user):
     tool = ToolFactory(owner=owner, name="Customer Support Bot", slug="support-bot")
     identity = IdentityFactory(owner=owner, name="svc-crm-reader")
     BindingFactory(tool=tool, identity=identity)
-    # Never rotated in 400 days: the rotation detector fails its controls in the posture snapshot below.
+    # Never rotated in 400 days and pasted into the bot's prompt: a scan opens the critical secret_exposed finding on
+    # it, and the posture snapshot below fails the controls it evidences (posture passes or fails on evidence only,
+    # so the detectors must have run).
     created = timezone.now() - timedelta(days=400)
     credential = CredentialFactory(
-        identity=identity, last4="e605", created_at=created, expires_at=timezone.now() + timedelta(days=3)
-    )
-    critical = finding(subject=credential, severity="critical", tool=tool, identity=identity, days_open=9)
+        identity=identity, last4="e605", created_at=created, expires_at=timezone.now() + timedelta(days=3),
+        storage=choices.CredentialStorage.PROMPT,
+    )  # fmt: skip
+    scan_run(scan_create().pk)
+    critical = Finding.objects.get(detector="secret_exposed", subject_type="credential", subject_id=credential.pk)
     scope = ScopeFactory(name="jira:issue:read", provider="atlassian")
     filed = approvals.request_file(
         requester=owner, tool=tool, identity=identity, items=[approvals.ScopeItem(scope, "project:SUP")],

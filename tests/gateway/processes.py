@@ -1,6 +1,7 @@
 """Real processes for the gateway tests and the benchmark: the sample upstream, the gateway, and an MCP client."""
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import subprocess
@@ -79,13 +80,20 @@ def calls(sample_url: str) -> dict:
     return httpx2.get(f"{sample_url}/calls", timeout=5).json()
 
 
+def run_async(coroutine_function):
+    """Run `coroutine_function()` on an event loop of its own, in a thread of its own: the browser tests' Playwright
+    keeps a loop running in the main thread for the whole session, and asyncio.run refuses to start beside it."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine_function()).result()
+
+
 def run_client(url: str, headers: dict, steps):
-    """Connect a real MCP client (the SDK's) and run `steps(client)`; returns what it returns. Runs its own event
-    loop and closes it, so the test's ORM calls before and after see no running loop."""
+    """Connect a real MCP client (the SDK's) and run `steps(client)`; returns what it returns. Its event loop lives
+    and ends in another thread (`run_async`), so the test's ORM calls before and after see no running loop."""
 
     async def main():
         http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0))
         async with http, Client(streamable_http_client(url, http_client=http), cache=None) as client:
             return await steps(client)
 
-    return asyncio.run(main())
+    return run_async(main)

@@ -1,6 +1,5 @@
 """The hostile review's findings, kept: each failed before its fix."""
 
-import asyncio
 import http.server
 import json
 import os
@@ -23,7 +22,7 @@ from inventory.integration import gateway_config
 from inventory.models import AccessEvent
 from tests.factories import UserFactory
 from tests.gateway.conftest import config_text
-from tests.gateway.processes import calls, free_port, run_client, start_gateway
+from tests.gateway.processes import calls, free_port, run_async, run_client, start_gateway
 from tests.gateway.test_config import ENV, _config
 from tests.gateway.test_enforcement import _call, call
 
@@ -98,7 +97,7 @@ def test_a_username_is_taken_exactly_or_not_at_all(tmp_path, signing_key, name):
     claims = {"iss": "https://idp", "aud": "gw", "exp": now + 60, "preferred_username": name}
     token = jwt.encode(claims, signing_key, algorithm="RS256", headers={"kid": "k1"})
     with pytest.raises(NoHuman):
-        asyncio.run(identifier.caller({"authorization": f"Bearer {token}"}))
+        run_async(lambda: identifier.caller({"authorization": f"Bearer {token}"}))
 
 
 @live

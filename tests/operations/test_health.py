@@ -15,7 +15,7 @@ from tests.factories import ToolFactory
 
 from .outside import Outside
 
-CHECKS = {"database", "broker", "beat", "sealing_lag", "anchor", "last_scan"}
+CHECKS = {"database", "broker", "beat", "sealing_lag", "anchor", "last_scan", "siem_push_lag"}
 
 
 @pytest.fixture

@@ -181,3 +181,11 @@ def test_the_control_character_pattern_is_the_validators_rule():
     for code in range(0x3000):
         text = f"a{chr(code)}b"
         assert bool(re.search(NO_CONTROL_CHARACTERS, text)) is not has_control_characters(text), hex(code)
+
+
+def test_every_reference_in_the_schema_resolves(schema):
+    """A `$ref` to a component that does not exist breaks the browsable docs (Redoc refuses the whole schema)."""
+    import re
+
+    references = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(schema)))
+    assert references - set(schema["components"]["schemas"]) == set()

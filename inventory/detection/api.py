@@ -141,7 +141,7 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         summary="Contain the credential a finding is about",
         request=ContainInput,
-        responses={200: ContainOutput, 403: error_response(403, "Detail"), 409: error_response(409, "FieldErrors")},
+        responses={200: ContainOutput, 403: error_response(403, "Error"), 409: error_response(409, "FieldErrors")},
     )
     @action(detail=True, methods=["post"])
     def contain(self, request, pk=None):

@@ -10,8 +10,9 @@ from approvals import policy, tasks
 from approvals.choices import RequestStatus
 from approvals.models import AccessRequest
 from inventory.audit.record import audit_many
+from inventory.changes import changes_record_query
 from inventory.choices import GrantStatus
-from inventory.models import ScopeGrant
+from inventory.models import DetectionChange, ScopeGrant
 
 JOB = "job:approvals"
 BATCH = 2000
@@ -31,7 +32,11 @@ def grants_expire_due(*, now: datetime | None = None) -> int:
             )
             if not due:
                 return total
-            ScopeGrant.objects.filter(pk__in=[pk for pk, _, _ in due]).update(status=GrantStatus.EXPIRED)
+            expiring = ScopeGrant.objects.filter(pk__in=[pk for pk, _, _ in due])
+            # An expired grant clears (or opens) grant findings of its identity now, not at the nightly scan.
+            changes_record_query(topic="grant", key_type=DetectionChange.KeyType.IDENTITY, rows=expiring,
+                                 field="identity_id", observed_at=now)  # fmt: skip
+            expiring.update(status=GrantStatus.EXPIRED)
             audit_many(
                 action="grant.expired",
                 object_type="inventory.scopegrant",

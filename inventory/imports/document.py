@@ -40,6 +40,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from inventory.audit.record import audit_changes
+from inventory.changes import changes_record_query
 from inventory.imports.rows import (
     MAX_ERRORS,
     SECTIONS,
@@ -55,7 +56,7 @@ from inventory.imports.rows import (
     parse_section,
 )
 from inventory.imports.store import BATCH_SIZE, Known, Writing, look_up, write
-from inventory.models import AuditEntry
+from inventory.models import AITool, AuditEntry, DetectionChange, ServiceIdentity
 from nhi_portal import roles
 
 # Re-exported: the API and the command take these from here.
@@ -112,6 +113,8 @@ def inventory_import(*, actor, document: dict[str, Any]) -> ImportResult:
             # The comment ties each object's entry to the summary entry below.
             comment = f"Bulk import {import_id}"
             audit_changes(actor=actor, changes=writing.changes, comment=comment, batch_size=BATCH_SIZE)
+            if writing.changes:  # a re-import that changes nothing writes nothing, and queues nothing
+                _queue_detection(rows, writing.now)
             entry = AuditEntry.objects.create(
                 actor=actor,
                 actor_label=actor.get_username(),
@@ -129,6 +132,25 @@ def inventory_import(*, actor, document: dict[str, Any]) -> ImportResult:
     return ImportResult(
         counts=counts, audit_entry_id=entry.pk, warnings=warnings, warnings_truncated=writing.warnings.truncated
     )
+
+
+def _queue_detection(rows: dict[str, list[tuple[int, Row]]], now) -> None:
+    """Every tool and identity the document names is a changed subject: one targeted detection run after commit
+    (set-based, however many rows), so an import that reveals an exposure opens its finding now, not at night."""
+    slugs = {row.get("slug") for _, row in rows["tools"]} | {row.get("tool") for _, row in rows["grants"]}
+    names = {row.get("name") for _, row in rows["identities"]}
+    names |= {row.get("identity") for section in ("credentials", "grants") for _, row in rows[section]}
+    slugs, names = {s for s in slugs if isinstance(s, str)}, {n for n in names if isinstance(n, str)}
+    if slugs:
+        tools = AITool.objects.filter(slug__in=slugs)
+        tool_key = DetectionChange.KeyType.TOOL
+        changes_record_query(topic="tool", key_type=tool_key, rows=tools, field="pk", observed_at=now)
+    if names:
+        identities = ServiceIdentity.objects.filter(name__in=names)
+        for topic in ("identity", "credential", "grant"):
+            changes_record_query(
+                topic=topic, key_type=DetectionChange.KeyType.IDENTITY, rows=identities, field="pk", observed_at=now
+            )
 
 
 def _keys_text() -> str:

@@ -174,3 +174,37 @@ def test_changes_a_dead_run_had_claimed_are_drained_again(owner):
     assert targeted.targeted_run()["changes"] >= 1
     assert _finding("secret_exposed", "credential", credential.pk).status == "open"
     assert not DetectionChange.objects.exists()
+
+
+def test_the_grant_expiry_job_queues_its_identities_for_a_targeted_run(
+    owner, monkeypatch, django_capture_on_commit_callbacks
+):
+    from approvals.services import grants_expire_due
+    from tests.factories import GrantFactory
+
+    queued = []
+    monkeypatch.setattr(tasks.run_targeted_detection, "apply_async", lambda **kw: queued.append(kw))
+    identity = IdentityFactory(owner=owner)
+    GrantFactory(identity=identity, expires_at=timezone.now() - timedelta(minutes=1))
+    GrantFactory(identity=identity, expires_at=timezone.now() + timedelta(days=3))  # not due
+    with django_capture_on_commit_callbacks(execute=True):
+        assert grants_expire_due() == 1
+    changes = set(DetectionChange.objects.values_list("key_type", "key_id", "topic"))
+    assert changes == {(DetectionChange.KeyType.IDENTITY, identity.pk, "grant")} and len(queued) == 1
+
+
+def test_a_json_import_queues_what_it_names_for_one_targeted_run(
+    security, owner, other_owner, monkeypatch, django_capture_on_commit_callbacks
+):
+    from inventory.imports.document import inventory_import
+
+    queued = []
+    monkeypatch.setattr(tasks.run_targeted_detection, "apply_async", lambda **kw: queued.append(kw))
+    from tests.inventory.import_fixtures import full_document
+
+    with django_capture_on_commit_callbacks(execute=True):
+        inventory_import(actor=security, document=full_document())
+    changed = set(DetectionChange.objects.values_list("key_type", "topic"))
+    assert (DetectionChange.KeyType.TOOL, "tool") in changed
+    assert {(DetectionChange.KeyType.IDENTITY, t) for t in ("identity", "credential", "grant")} <= changed
+    assert len(queued) == 1

@@ -104,9 +104,10 @@ def generated_document(n_identities: int, *, n_tools: int, owner: str) -> dict[s
     return {"scopes": scopes, "tools": tools, "identities": identities, "credentials": credentials, "grants": grants}
 
 
-# Lookups, one insert per kind, the per-object audit entries (one insert per 1,000), the summary entry and
-# savepoints; measured, not derived.
-FIRST_IMPORT_QUERIES = 21
+# Lookups, one insert per kind, the per-object audit entries (one insert per 1,000), the summary entry, four
+# INSERT ... SELECT queueing the named tools and identities for one targeted detection run, and savepoints; measured,
+# not derived.
+FIRST_IMPORT_QUERIES = 25
 REIMPORT_QUERIES = 11
 
 

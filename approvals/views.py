@@ -72,7 +72,7 @@ def request_create(request):
         except PortalError as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
-            messages.success(request, f"Filed request #{filed.pk}.")
+            messages.success(request, f"Request filed for {filed.tool.name} · {filed.identity.name}.")
             return redirect(filed)
     context = {"form": form, "scope_rows": _scope_rows(form), "rules": policy.RULES, "caps": policy.MAX_DAYS_BY_RISK}
     return render(request, "approvals/request_form.html", context, status=400 if form.errors else 200)

@@ -75,7 +75,7 @@ def my_findings(*, user, counts: dict[str, int]) -> tuple[list[Finding], dict]:
         first = selectors.probed_findings(walk, user=user).values("pk")[:LIST_LENGTH]
         # Joined to their tool and identity after the LIMIT: joined before it, all 2,000 were (150 ms).
         rows = list(
-            Finding.objects.filter(pk__in=first)
+            selectors.with_subject_columns(Finding.objects.filter(pk__in=first))
             .select_related("tool", "identity")
             .order_by(SEVERITY_RANK, "first_seen_at", "pk")
         )
@@ -93,7 +93,8 @@ def my_findings(*, user, counts: dict[str, int]) -> tuple[list[Finding], dict]:
 
 def _open_of(user, severity: str | None):
     ids = selectors.open_finding_ids(user=user, severity=severity)
-    return Finding.objects.filter(pk__in=ids).select_related("tool", "identity").order_by("first_seen_at", "pk")
+    findings = selectors.with_subject_columns(Finding.objects.filter(pk__in=ids))
+    return findings.select_related("tool", "identity").order_by("first_seen_at", "pk")
 
 
 def my_pending_requests(*, user) -> tuple[list[AccessRequest], dict[str, int]]:

@@ -9,7 +9,6 @@ from approvals.models import AccessRequest
 from approvals.policy import PENDING_EXPIRY_DAYS
 from inventory import selectors
 from inventory.detection import registry
-from inventory.detection.measures import response_measures
 from inventory.models import AITool, Credential, DetectorRun, Finding, FindingStatus, Severity
 
 from .charts import findings_per_week
@@ -49,7 +48,7 @@ def urgent_findings() -> list[Finding]:
         .order_by(SEVERITY_RANK, "first_seen_at", "pk")
         .values("pk")[:LIST_LENGTH]
     )
-    rows = Finding.objects.filter(pk__in=first).select_related("tool", "identity")
+    rows = selectors.with_subject_columns(Finding.objects.filter(pk__in=first)).select_related("tool", "identity")
     return selectors.with_subject_names(selectors.with_titles(rows.order_by(SEVERITY_RANK, "first_seen_at", "pk")))
 
 
@@ -123,6 +122,6 @@ def security_home(*, user, now: datetime) -> dict:
         "credential_horizon": CREDENTIAL_HORIZON_DAYS,
         "jobs": jobs,
         "findings_chart": findings_per_week(now=now),
-        # Time to detect, alert and contain (issue 18), one query.
-        "response": response_measures(now=now),
+        # Time to detect, alert and contain (issue 18) is on the findings page, linked from here: ranking every finding
+        # opened in 30 days took 280 ms of this page at the scale data (656,000 findings opened by one scan).
     }

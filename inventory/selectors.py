@@ -2,7 +2,21 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -141,16 +155,45 @@ def with_titles(findings) -> list[Finding]:
     return findings
 
 
+def with_subject_columns(findings: QuerySet[Finding]) -> QuerySet[Finding]:
+    """Findings with what their subject's name is made of when it is a credential (kind, last four) or a grant (scope),
+    and the subject's identity: correlated primary-key lookups computed for the rows read only, so a list names its
+    subjects in its own query (`with_subject_names` then reads nothing more)."""
+    credential = Credential.objects.filter(pk=OuterRef("subject_id"))
+    grant = ScopeGrant.objects.filter(pk=OuterRef("subject_id"))
+    is_credential, is_grant = Q(subject_type="credential"), Q(subject_type="grant")
+
+    def either(credential_column: str, grant_column: str | None, field) -> Case:
+        whens = [When(is_credential, then=Subquery(credential.values(credential_column)[:1]))]
+        if grant_column:
+            whens.append(When(is_grant, then=Subquery(grant.values(grant_column)[:1])))
+        return Case(*whens, default=None, output_field=field)
+
+    return findings.annotate(
+        s_what=either("kind", "scope__name", CharField()),
+        s_last4=either("last4", None, CharField()),
+        s_identity_id=either("identity_id", "identity_id", BigIntegerField()),
+        s_identity_name=either("identity__name", "identity__name", CharField()),
+    )
+
+
 def with_subject_names(findings) -> list[Finding]:
     """Findings with `subject_label`, the name a person reads for what the finding is about ("access key …e605 of
     svc-crm-reader", "github:secrets:read held by gh-copilot-app"), and `subject_url`. One query at most whatever the
     number of findings: the credentials and the grants among the subjects, read as one UNION of the same columns.
     Tools and identities come from the findings' own select_related."""
     findings = list(findings)
+    subjects = {}
     wanted: dict[str, set[int]] = {"credential": set(), "grant": set()}
     for finding in findings:
-        if finding.subject_type in wanted:
-            wanted[finding.subject_type].add(finding.subject_id)
+        key = (finding.subject_type, finding.subject_id)
+        if finding.subject_type not in wanted or key in subjects:
+            continue
+        if hasattr(finding, "s_identity_id"):  # read with with_subject_columns: known, or known to be gone
+            if finding.s_identity_id is not None:
+                subjects[key] = (finding.s_what, finding.s_last4, finding.s_identity_id, finding.s_identity_name)
+            continue
+        wanted[finding.subject_type].add(finding.subject_id)
     parts = []
     if wanted["credential"]:
         credentials = Credential.objects.filter(pk__in=wanted["credential"]).order_by()
@@ -162,10 +205,9 @@ def with_subject_names(findings) -> list[Finding]:
         parts.append(
             grants.values_list(Value("grant"), "pk", "scope__name", Value(""), "identity_id", "identity__name")
         )
-    subjects = {}
     if parts:
         rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        subjects = {(kind, pk): rest for kind, pk, *rest in rows}
+        subjects |= {(kind, pk): rest for kind, pk, *rest in rows}
     for finding in findings:
         finding.subject_label, finding.subject_url = _subject_name(finding, subjects)
     return findings
@@ -274,7 +316,7 @@ def findings_for_tool(*, user, tool: AITool) -> list[Finding]:
     on_tool = Finding.objects.filter(tool=tool).order_by().values("pk")
     via_identity = Finding.objects.filter(identity_id__in=bound).order_by().values("pk")
     findings = (
-        Finding.objects.unresolved()
+        with_subject_columns(Finding.objects.unresolved())
         .with_last_seen()
         .filter(pk__in=on_tool.union(via_identity))
         .select_related("tool", "identity")
@@ -285,7 +327,7 @@ def findings_for_tool(*, user, tool: AITool) -> list[Finding]:
 
 def findings_for_identity(*, user, identity: ServiceIdentity) -> list[Finding]:
     findings = (
-        Finding.objects.visible_to(user)
+        with_subject_columns(Finding.objects.visible_to(user))
         .unresolved()
         .with_last_seen()
         .filter(identity=identity)

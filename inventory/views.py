@@ -237,12 +237,14 @@ def credential_add(request, pk: int):
 def tool_export(request):
     filterset = filters.ToolFilter(request.GET, queryset=selectors.tool_list(user=request.user))
     queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
-    header = ["id", "name", "slug", "kind", "vendor", "owner", "team", "environment", "data_classification"]
-    header += ["status", "enforces_authorization", "identities", "created_at", "updated_at"]
+    # Names beside the ids and slugs a spreadsheet joins on: the team's name after its slug.
+    header = ["id", "name", "slug", "kind", "vendor", "owner", "team", "team_name", "environment"]
+    header += ["data_classification", "status", "enforces_authorization", "identities", "created_at", "updated_at"]
     rows = (
         [
             t.pk, t.name, t.slug, t.kind, t.vendor, t.owner.username, t.team.slug if t.team else "",
-            t.environment, t.data_classification, t.status, t.enforces_authorization, t.identity_count,
+            t.team.name if t.team else "", t.environment, t.data_classification, t.status, t.enforces_authorization,
+            t.identity_count,
             t.created_at.isoformat(), t.updated_at.isoformat(),
         ]
         for t in queryset.iterator(chunk_size=2000)
@@ -255,11 +257,12 @@ def identity_export(request):
     filterset = filters.IdentityFilter(request.GET, queryset=selectors.identity_list(user=request.user))
     queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     header = ["id", "name", "kind", "provider", "external_id", "owner", "environment", "third_party", "status"]
-    header += ["tools", "credentials", "last_used_at", "created_at"]
+    header += ["tools", "tool_names", "credentials", "last_used_at", "created_at"]
     rows = (
         [
             i.pk, i.name, i.kind, i.provider, i.external_id, i.owner.username, i.environment, i.third_party,
-            i.status, " ".join(t.slug for t in i.tools.all()), i.credential_count,
+            i.status, " ".join(t.slug for t in i.tools.all()), "; ".join(t.name for t in i.tools.all()),
+            i.credential_count,
             i.last_used_at.isoformat() if i.last_used_at else "", i.created_at.isoformat(),
         ]
         for i in queryset.iterator(chunk_size=2000)

@@ -18,7 +18,7 @@ from inventory.detection import triage as services
 from inventory.detection.api import FindingFilter
 from inventory.detection.measures import response_measures
 from inventory.detection.scan import scan_create
-from inventory.models import AITool, Credential, DetectorRun, Finding, Scan, ScopeGrant, ServiceIdentity
+from inventory.models import AITool, Credential, DetectorRun, Finding, Scan, ScopeGrant, ServiceIdentity, Team
 from inventory.models.findings import SEVERITY_RANK
 from inventory.paging import CappedPaginator, paged
 from nhi_portal import roles
@@ -54,7 +54,9 @@ ORDERINGS = {
 
 
 def _findings_for(user):
-    return Finding.objects.visible_to(user).with_last_seen().select_related("tool", "identity")
+    # Subjects named in the same query (a credential's kind and last four, a grant's scope): no lookup per page.
+    findings = selectors.with_subject_columns(Finding.objects.visible_to(user))
+    return findings.with_last_seen().select_related("tool", "identity")
 
 
 @portal_page
@@ -82,6 +84,7 @@ def finding_list(request):
         **paged_findings,
         "filter": filterset,
         "detectors": detectors,
+        "teams": Team.objects.order_by("name").only("slug", "name"),  # a choice, not a slug to type
         "latest_scan": Scan.objects.order_by("-id").first() if roles.is_security(request.user) else None,
         # issue 18: time to detect, alert and contain; not for htmx swaps of the results
         "measures": response_measures() if roles.is_security(request.user) and not request.htmx else [],

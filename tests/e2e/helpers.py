@@ -40,3 +40,16 @@ def query_has(**params: str) -> re.Pattern:
     """A URL pattern that requires each name=value in the query string, in any order."""
     lookaheads = "".join(rf"(?=.*[?&]{re.escape(k)}={re.escape(v)}(&|$))" for k, v in params.items())
     return re.compile(rf"^{lookaheads}.*$")
+
+
+def axe_serious(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (axe-playwright-python ships axe-core: no
+    download at test time), one line each: rule, help text, how many nodes, the first node."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes: {v['nodes'][0]['target']})"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]

@@ -12,6 +12,7 @@ from approvals import services as approvals
 from inventory import choices
 from inventory.detection.scan import scan_create, scan_run
 from inventory.models import Finding
+from inventory.posture.catalog import load_frameworks
 from inventory.posture.evaluate import snapshot
 from tests.e2e.conftest import RESULTS_DIR
 from tests.e2e.helpers import expect
@@ -37,6 +38,7 @@ def world(make_user):
         identity=identity, last4="e605", created_at=created, expires_at=timezone.now() + timedelta(days=3),
         storage=choices.CredentialStorage.PROMPT,
     )  # fmt: skip
+    load_frameworks()  # the catalog does not survive a transactional test's flush otherwise
     scan_run(scan_create().pk)
     critical = Finding.objects.get(detector="secret_exposed", subject_type="credential", subject_id=credential.pk)
     scope = ScopeFactory(name="jira:issue:read", provider="atlassian")
@@ -81,7 +83,11 @@ def test_security_opens_a_critical_finding_from_home_and_suppresses_it(world, pa
     expect(item).to_contain_text("api key …e605 of svc-crm-reader")
     item.get_by_role("link").first.click()
     expect(page).to_have_url(f"/findings/{world['critical'].pk}/")
+    # The date and the reason show only for suppressing: acknowledging takes neither.
+    expect(page.get_by_label("Suppress until")).to_be_hidden()
+    expect(page.get_by_placeholder("Reason (required to suppress)")).to_be_hidden()
     page.get_by_label("Action").select_option("suppress")
+    expect(page.get_by_label("Suppress until")).to_be_visible()
     page.get_by_label("Suppress until").fill((timezone.localdate() + timedelta(days=30)).isoformat())
     # By placeholder: the finding page has a second "Reason" field (containment's).
     reason = page.get_by_placeholder("Reason (required to suppress)")

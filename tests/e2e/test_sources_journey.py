@@ -1,5 +1,5 @@
-"""Browser journey on the Sources page: security uploads a provider export, reads the dry-run preview (nothing written
-yet), applies it, and finds the run in the list and the discovered identity's provenance on its page."""
+"""Discovery (issue 14): security uploads a provider export on the Sources page, reads the dry-run preview
+(nothing written yet), applies it, and finds the run and the discovered identity's provenance on its page."""
 
 import pytest
 

@@ -61,3 +61,17 @@ def test_risk_columns_add_no_query_per_row(page_as, users, django_assert_num_que
     estate_with_findings(users["owner"], 30, start=3)
     with django_assert_num_queries(len(few.captured_queries)):
         assert client.get(url).status_code == 200
+
+
+def test_csv_exports_carry_names_beside_slugs(page_as, users):
+    from tests.factories import TeamFactory
+
+    ((tool, _identity),) = estate_with_findings(users["owner"], 1)
+    tool.team = TeamFactory(name="Customer Support", slug="support")
+    tool.save()
+    tools = b"".join(page_as("owner").get("/tools/export.csv").streaming_content).decode().splitlines()
+    header, row = tools[0].split(","), tools[1].split(",")
+    assert dict(zip(header, row, strict=True))["team_name"] == "Customer Support"
+    identities = b"".join(page_as("owner").get("/identities/export.csv").streaming_content).decode().splitlines()
+    header, row = identities[0].split(","), identities[1].split(",")
+    assert dict(zip(header, row, strict=True))["tool_names"] == "Copilot 00"

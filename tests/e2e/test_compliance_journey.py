@@ -159,7 +159,9 @@ def test_manager_reads_compliance_drills_down_and_exports(page, estate, sign_in)
     expect(tool_tabs.locator("[aria-current=page]")).to_have_text(NHI)
     leaked = page.locator(f"#control-{nhi2.pk}")
     expect(leaked.locator(".chip.ps-fail")).to_have_text("Fail")
-    expect(leaked.get_by_role("link", name=f"secret_exposed #{estate.leak.pk}")).to_be_visible()
+    expect(leaked.get_by_role("link", name="secret_exposed (critical)")).to_have_attribute(
+        "href", f"/findings/{estate.leak.pk}/"
+    )
     nhi6 = Control.objects.get(framework__key=NHI, control_id="NHI6")
     # Controls no detector assesses are folded under one line; listing them swaps the posture in place.
     folded = page.locator("#not-assessed")

@@ -119,3 +119,21 @@ def test_manager_opens_the_report_from_home_and_finds_a_failing_control(world, p
     # versions show, the failing control by its title with a failing result beside it.
     expect(page.locator("main")).to_contain_text(control.split(" ", 1)[1])
     expect(page.locator("main")).to_contain_text(re.compile("fail", re.IGNORECASE))
+
+
+def test_security_suppresses_from_the_list_and_the_row_stays_with_its_new_status(world, page, sign_in):
+    sign_in(page, "sam")
+    page.goto("/findings/")
+    row = page.locator(f"#finding-{world['critical'].pk}")
+    expect(row.locator(".chip.fs-open")).to_have_text("Open")
+    row.get_by_role("checkbox").check()
+    page.get_by_label("Action").select_option("suppress")
+    page.get_by_label("Suppress until").fill((timezone.localdate() + timedelta(days=30)).isoformat())
+    page.get_by_placeholder("Reason (required to suppress)").fill("Key is being replaced this sprint.")
+    page.get_by_role("button", name="Apply to selected").click()
+    expect(page.locator("#triage-status")).to_contain_text("Suppressed 1 finding.")
+    # Swapped in place: still listed (the list shows open findings) with its new status, until a reload.
+    expect(row.locator(".chip.fs-suppressed")).to_have_text("Suppressed")
+    expect(page).to_have_url("/findings/")
+    page.reload()
+    expect(page.locator(f"#finding-{world['critical'].pk}")).to_have_count(0)

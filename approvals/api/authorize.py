@@ -186,7 +186,7 @@ class AuthorizeBatchView(APIView):
         request=ListingRequestSchema,
         responses={
             200: ListingResponseSchema,
-            400: error_response(400, "FieldErrors", description="Malformed question."),
+            400: error_response(400, "FieldErrors", "Error", description="Malformed question."),
         },
     )
     def post(self, request):

@@ -273,7 +273,7 @@ def _only(check: Any) -> dict:
 
 def _any_resource_problem(check: Any) -> str:
     # `type(...) is bool`: 0 and 1 compare equal to False and True, and are not booleans.
-    if isinstance(check, dict) and check.get("any_resource") is not None and type(check["any_resource"]) is not bool:
+    if isinstance(check, dict) and "any_resource" in check and type(check["any_resource"]) is not bool:
         return "any_resource: true or false"
     return ""
 

@@ -275,6 +275,8 @@ def _any_resource_problem(check: Any) -> str:
     # `type(...) is bool`: 0 and 1 compare equal to False and True, and are not booleans.
     if isinstance(check, dict) and "any_resource" in check and type(check["any_resource"]) is not bool:
         return "any_resource: true or false"
+    if isinstance(check, dict) and "resource" in check and not isinstance(check["resource"], str):
+        return "resource: a string"
     return ""
 
 

@@ -103,6 +103,7 @@ def test_a_token_limited_to_another_tool_is_refused_per_pair(world, client):
         {**WHO, "checks": [{"scope": "a", "any_resource": "yes"}]},
         {**WHO, "checks": [{"scope": "a", "any_resource": 1}]},
         {**WHO, "checks": [{"scope": "a", "any_resource": None}]},
+        {**WHO, "checks": [{"scope": "a", "resource": None}]},
     ],
 )
 def test_a_malformed_listing_is_a_400_and_records_nothing(api_as, world, body):

@@ -148,7 +148,7 @@ class ListingRequestSchema(serializers.Serializer):
 
     tool = QuestionReferenceField(max_length=200, help_text="The AI tool: its id, or its slug.")
     identity = QuestionReferenceField(max_length=200, help_text="The identity it acts through: id or name.")
-    on_behalf_of = QuestionReferenceField(max_length=150, help_text="The human: id or username.")
+    on_behalf_of = QuestionReferenceField(max_length=200, help_text="The human: id or username.")
     agent = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
     action = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
     checks = ListingCheckSchema(many=True, min_length=1, max_length=MAX_LISTING)

@@ -187,7 +187,8 @@ def main(argv=None) -> int:
         while time.time() < deadline:
             results = []
             for kind, (subject_type, subject_id), at in injected:
-                finding = Finding.objects.filter(detector="secret_exposed", subject_type=subject_type,
+                detector = "secret_exposed" if kind == "repository" else "secret_in_prompt"
+                finding = Finding.objects.filter(detector=detector, subject_type=subject_type,
                                                  subject_id=subject_id, status="open").first()  # fmt: skip
                 opened = finding.opened_at.timestamp() if finding and finding.opened_at else None
                 alerted = receiver.arrivals.get(finding.pk) if finding else None

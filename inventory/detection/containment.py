@@ -5,8 +5,8 @@ until a new credential is registered and the compromised one revoked (inventory.
 What a finding contains:
 - a credential finding: that credential;
 - an identity finding: the identity's live credentials (and the identity, even with none on record);
-- a secret found in a tool's prompt or connector text (a tool finding of `secret_exposed`): the live credentials of
-  every identity the tool acts through, since the text does not say whose secret it was.
+- a secret found in a tool's prompt or connector text (a tool finding of `secret_exposed` or `secret_in_prompt`):
+  the live credentials of every identity the tool acts through, since the text does not say whose secret it was.
 Security contains any of these; an owner those on their own tools (or identities) except identity findings. Only
 security lifts a containment early, with a reason (`finding_release`). Both are one transaction with their audit
 entries.
@@ -33,13 +33,13 @@ from nhi_portal import roles
 from nhi_portal.exceptions import Conflict, PortalError
 
 MAX_REASON = 4000
-SECRET_IN_TOOL_TEXT = "secret_exposed"
+SECRET_IN_TOOL_TEXT = ("secret_exposed", "secret_in_prompt")
 
 
 def containable(finding: Finding) -> bool:
     if finding.subject_type in (SubjectType.CREDENTIAL, SubjectType.IDENTITY):
         return True
-    return finding.subject_type == SubjectType.TOOL and finding.detector == SECRET_IN_TOOL_TEXT
+    return finding.subject_type == SubjectType.TOOL and finding.detector in SECRET_IN_TOOL_TEXT
 
 
 def may_contain(user, finding: Finding) -> bool:

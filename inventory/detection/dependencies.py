@@ -21,7 +21,7 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "identity_human_use": ("identity", "source"),
     "identity_orphaned": ("identity", "tool.status", "tool.identities", "usage"),
     "identity_reused": ("identity", "credential", "tool.status", "tool.identities"),
-    "secret_exposed": ("credential", "tool.prompt_templates", "tool.connector_config"),
+    "secret_exposed": ("credential", "tool.connector_config"),
     "source_key_exposed": ("source", "credential"),
     "source_legacy_token": ("source", "credential"),
     "source_pat_no_expiry": ("source", "credential"),

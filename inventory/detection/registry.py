@@ -43,6 +43,8 @@ class Examines:
 
     kind: str
     where: tuple[tuple[str, Any], ...] = ()
+    # How a reason names them ("no <described> to examine") when the lookups alone cannot say it in words.
+    described: str = ""
 
     def __post_init__(self):
         if self.kind not in SUBJECT_KINDS:
@@ -53,10 +55,11 @@ class Examines:
         return dict(self.where)
 
 
-def examines(kind: str, **where: Any) -> Examines:
+def examines(kind: str, described: str = "", **where: Any) -> Examines:
     """`examines("credential")`, `examines("identity", third_party=True)`,
-    `examines("credential", identity__provider="aws")`."""
-    return Examines(kind, tuple(sorted(where.items())))
+    `examines("credential", identity__provider="aws")`,
+    `examines("tool", "prompt templates", prompt_templates__gt="")` (named in words where lookups cannot say it)."""
+    return Examines(kind, tuple(sorted(where.items())), described)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ class Credential(models.Model):
     compromised_at = models.DateTimeField(
         null=True, blank=True, help_text="Marked compromised by containment; it must be revoked."
     )
+    # When a fact of it last changed (storage, expiry, revocation...): posture reads a detector's silence as evidence
+    # only when it ran after this. Use and compromise marks are not such facts and leave it alone.
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = CredentialQuerySet.as_manager()
 

@@ -55,6 +55,8 @@ class ScopeGrant(models.Model):
         default=False, editable=False, help_text="Issued by the low-risk auto-approval rule, not by a person."
     )
     expiry_reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a fact of it last changed (status, expiry, constraint...), for posture as on Credential.
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = GrantQuerySet.as_manager()
 

@@ -109,12 +109,12 @@ def subjects_changed(world: World, tool, item) -> datetime | None:
                 )
                 if credential.identity_id == identity.pk and live and _matches(world, credential, item):
                     rotated = credential.last_rotated_at or credential.created_at
-                    changes.append(max(binding.created_at, credential.created_at, rotated))
+                    changes.append(max(binding.created_at, credential.created_at, rotated, credential.updated_at))
         else:
             for grant in world.grants:
                 live = grant.status == GrantStatus.ACTIVE and (grant.expires_at is None or grant.expires_at > world.now)
                 if grant.identity_id == identity.pk and live and _matches(world, grant, item):
-                    changes.append(max(binding.created_at, grant.granted_at))
+                    changes.append(max(binding.created_at, grant.granted_at, grant.updated_at))
     return max(changes, default=None)
 
 

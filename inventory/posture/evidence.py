@@ -7,8 +7,8 @@ The subjects of each kind, reached from a tool through its bindings, and the mom
 
 - `tool`: the tool itself (its `updated_at`);
 - `identity`: its active identities (the identity's `updated_at`, or when it was bound to the tool);
-- `credential`: the live (unrevoked, unexpired) credentials of its identities (created, rotated, or bound);
-- `grant`: the active, unexpired grants of its identities (granted, or bound).
+- `credential`: the live (unrevoked, unexpired) credentials of its identities (created, rotated, changed, or bound);
+- `grant`: the active, unexpired grants of its identities (granted, changed, or bound).
 
 `Examines.where` narrows a kind with ORM lookups on its model, compiled into the same statement.
 The Python form of these rules is `evaluate_reference` (subjects_changed).
@@ -47,8 +47,8 @@ class Evidence:
         for item in sorted(items, key=lambda i: (i.kind, i.where != (), repr(i.where))):
             if item.where and item.kind in whole:
                 continue
-            noun = KIND_NOUNS[item.kind]
-            if item.where:
+            noun = item.described or KIND_NOUNS[item.kind]
+            if item.where and not item.described:
                 flags = [k.replace("_", "-") for k, v in item.where if v is True and "__" not in k]
                 noun = f"{' '.join(flags) or 'matching'} {noun}"
             if noun not in kinds:
@@ -109,7 +109,8 @@ def subjects_sql(item: Examines, *, now_param, tool_id: int | None = None) -> tu
         expires = f"s.{credential.expires_at}"
         live = f"s.{credential.revoked_at} IS NULL AND ({expires} IS NULL OR {expires} > %s)"
         rotated = f"COALESCE(s.{credential.last_rotated_at}, s.{credential.created_at})"
-        changed, live_params = greatest(bound, f"s.{credential.created_at}", rotated), [now_param]
+        changed = greatest(bound, f"s.{credential.created_at}", rotated, f"s.{credential.updated_at}")
+        live_params = [now_param]
     else:
         grant = Names(ScopeGrant)
         join = f"JOIN {grant} s ON s.{grant.identity} = b.{binding.identity}"
@@ -117,7 +118,7 @@ def subjects_sql(item: Examines, *, now_param, tool_id: int | None = None) -> tu
             f"s.{grant.status} = {literal(GrantStatus.ACTIVE)} AND (s.{grant.expires_at} IS NULL "
             f"OR s.{grant.expires_at} > %s)"
         )
-        changed, live_params = greatest(bound, f"s.{grant.granted_at}"), [now_param]
+        changed, live_params = greatest(bound, f"s.{grant.granted_at}", f"s.{grant.updated_at}"), [now_param]
     narrowed, params = _narrowed(item, "s")
     where = f" AND b.{binding.tool} = %s" if one else ""
     sql = (

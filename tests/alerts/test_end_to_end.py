@@ -30,7 +30,7 @@ def test_a_pasted_secret_is_alerted_and_contained_without_a_scan(api_as, world, 
         assert receiver.arrived.wait(timeout=30), "no webhook delivery reached the receiver"
         elapsed = time.monotonic() - pasted
     body = receiver.json()
-    finding = Finding.objects.get(detector="secret_exposed", subject_type="tool", subject_id=tool.pk)
+    finding = Finding.objects.get(detector="secret_in_prompt", subject_type="tool", subject_id=tool.pk)
     assert (body["finding"], body["tool"], body["severity"]) == (finding.pk, tool.slug, "critical")
     assert LEAKED not in receiver.requests[0]["body"].decode()
     assert not Scan.objects.exists()

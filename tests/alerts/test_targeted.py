@@ -39,7 +39,7 @@ def test_a_secret_pasted_into_a_prompt_opens_a_finding_without_a_scan(
 ):
     before = timezone.now()
     _patch_tool(api_as, tool, f"You draft answers.\nUse key {LEAKED} for billing.", django_capture_on_commit_callbacks)
-    finding = _finding("secret_exposed", "tool", tool.pk)
+    finding = _finding("secret_in_prompt", "tool", tool.pk)
     assert finding is not None and finding.status == "open" and finding.tool_id == tool.pk
     assert before <= finding.observed_at <= finding.opened_at == finding.first_seen_at
     assert not Scan.objects.exists()
@@ -61,10 +61,10 @@ def test_a_credential_moved_into_a_prompt_opens_and_revoking_it_resolves(
     credential = CredentialFactory(identity=identity, storage="vault")
     with django_capture_on_commit_callbacks(execute=True):
         services.credential_update(actor=owner, credential=credential, data={"storage": "prompt"})
-    assert _finding("secret_exposed", "credential", credential.pk).status == "open"
+    assert _finding("secret_in_prompt", "credential", credential.pk).status == "open"
     with django_capture_on_commit_callbacks(execute=True):
         services.credential_update(actor=owner, credential=credential, data={"revoked_at": timezone.now()})
-    assert _finding("secret_exposed", "credential", credential.pk).status == "resolved"
+    assert _finding("secret_in_prompt", "credential", credential.pk).status == "resolved"
 
 
 def test_a_targeted_run_leaves_other_subjects_findings_alone(owner, celery_eager, django_capture_on_commit_callbacks):
@@ -109,7 +109,7 @@ def test_a_burst_of_1000_changed_credentials_is_one_targeted_run(
     assert DetectionChange.objects.filter(claim="").count() == 1000
     result = targeted.targeted_run()  # what the worker runs once the countdown passes
     assert result["changes"] >= 1000 and "error" not in str(result)
-    assert Finding.objects.filter(detector="secret_exposed", subject_type="credential").count() == 1000
+    assert Finding.objects.filter(detector="secret_in_prompt", subject_type="credential").count() == 1000
     assert not DetectionChange.objects.exists()
     assert targeted.targeted_run() == {"changes": 0}
     # The run cleared the mark: the next write queues the next run.
@@ -149,7 +149,12 @@ def test_an_import_run_is_one_statement_and_one_run(owner, security, monkeypatch
 
 def test_detectors_are_picked_by_what_they_depend_on():
     keys = {d.key for d in affected({"tool.prompt_templates"})}
-    assert "secret_exposed" in keys and "credential_stale" not in keys and "third_party_unreviewed" not in keys
+    assert (
+        "secret_in_prompt" in keys
+        and "secret_exposed" not in keys
+        and "credential_stale" not in keys
+        and "third_party_unreviewed" not in keys
+    )
     assert {d.key for d in affected({"tool"})} >= {"secret_exposed", "identity_env_mixed", "tool_unmediated"}
     assert "credential_stale" in {d.key for d in affected({"usage"})}
 
@@ -172,7 +177,7 @@ def test_changes_a_dead_run_had_claimed_are_drained_again(owner):
     DetectionChange.objects.create(key_type="identity", key_id=identity.pk, topic="credential", claim="dead-run",
                                    observed_at=timezone.now() - timedelta(hours=1))  # fmt: skip
     assert targeted.targeted_run()["changes"] >= 1
-    assert _finding("secret_exposed", "credential", credential.pk).status == "open"
+    assert _finding("secret_in_prompt", "credential", credential.pk).status == "open"
     assert not DetectionChange.objects.exists()
 
 

@@ -34,7 +34,7 @@ class Estate:
     leaky: AITool
     chatty: AITool
     clean: AITool
-    leak: Finding  # secret_exposed, on the leaky tool's identity: fails NHI2 and PR.AA-01
+    leak: Finding  # secret_in_prompt, on the leaky tool's identity: fails NHI2 and PR.AA-01
     human_use: Finding  # identity_human_use, on the chatty tool's identity: fails NHI10
     pass_rate: str  # as the overview should print it, from the snapshot rows
 
@@ -74,7 +74,7 @@ def estate(make_user) -> Estate:
     scan_run(scan_create().pk)
     posture.snapshot()
 
-    leak = Finding.objects.get(detector="secret_exposed", identity=svc_atlas)
+    leak = Finding.objects.get(detector="secret_in_prompt", identity=svc_atlas)
     human_use = Finding.objects.get(detector="identity_human_use", identity=svc_beacon)
     assert (leak.tool, human_use.tool) == (leaky, chatty)
     # Posture passes or fails on evidence only: the rate is over the (tool, control) results with evidence, as the
@@ -142,11 +142,11 @@ def test_manager_reads_compliance_drills_down_and_exports(page, estate, sign_in)
         worst_row(page, "NHI2").get_by_role("link").click()
     expect(page).to_have_url(re.compile(rf"/compliance/controls/{nhi2.pk}/$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("NHI2 Secret Leakage")
-    expect(_fact(page, "Decided by (primary)")).to_contain_text("secret_exposed")
+    expect(_fact(page, "Decided by (primary)")).to_contain_text("secret_in_prompt")
     failing = card(page, "Tools failing it").locator("tbody tr")
     expect(failing).to_have_count(1)
     expect(failing.locator("td")).to_have_text(
-        [LEAKY, f"secret_exposed #{estate.leak.pk}", "svc-atlas", "critical", timezone.localdate().isoformat()]
+        [LEAKY, f"secret_in_prompt #{estate.leak.pk}", "svc-atlas", "critical", timezone.localdate().isoformat()]
     )
     for name in (CHATTY, CLEAN):
         expect(page.get_by_role("link", name=name)).to_have_count(0)
@@ -159,7 +159,7 @@ def test_manager_reads_compliance_drills_down_and_exports(page, estate, sign_in)
     expect(tool_tabs.locator("[aria-current=page]")).to_have_text(NHI)
     leaked = page.locator(f"#control-{nhi2.pk}")
     expect(leaked.locator(".chip.ps-fail")).to_have_text("Fail")
-    expect(leaked.get_by_role("link", name="secret_exposed (critical)")).to_have_attribute(
+    expect(leaked.get_by_role("link", name="secret_in_prompt (critical)")).to_have_attribute(
         "href", f"/findings/{estate.leak.pk}/"
     )
     nhi6 = Control.objects.get(framework__key=NHI, control_id="NHI6")

@@ -28,9 +28,9 @@ def world(make_user):
     owner, sec = make_user("olivia"), make_user("sam", roles=("security",))
     make_user("maya", roles=("manager",))
     tool = ToolFactory(owner=owner, name="Customer Support Bot", slug="support-bot")
-    identity = IdentityFactory(owner=owner, name="svc-crm-reader")
+    identity = IdentityFactory(owner=owner, name="svc-crm-reader", provider="atlassian")
     BindingFactory(tool=tool, identity=identity)
-    # Never rotated in 400 days and pasted into the bot's prompt: a scan opens the critical secret_exposed finding on
+    # Never rotated in 400 days and pasted into the bot's prompt: a scan opens the critical secret_in_prompt finding on
     # it, and the posture snapshot below fails the controls it evidences (posture passes or fails on evidence only,
     # so the detectors must have run).
     created = timezone.now() - timedelta(days=400)
@@ -40,7 +40,7 @@ def world(make_user):
     )  # fmt: skip
     load_frameworks()  # the catalog does not survive a transactional test's flush otherwise
     scan_run(scan_create().pk)
-    critical = Finding.objects.get(detector="secret_exposed", subject_type="credential", subject_id=credential.pk)
+    critical = Finding.objects.get(detector="secret_in_prompt", subject_type="credential", subject_id=credential.pk)
     scope = ScopeFactory(name="jira:issue:read", provider="atlassian")
     filed = approvals.request_file(
         requester=owner, tool=tool, identity=identity, items=[approvals.ScopeItem(scope, "project:SUP")],

@@ -45,8 +45,8 @@ def test_registry_has_every_detector():
     keys = {d.key for d in registry.all_detectors()}
     assert keys == {
         "credential_not_rotated", "credential_stale", "credential_expiring", "grant_unused", "identity_orphaned",
-        "identity_reused", "identity_env_mixed", "identity_human_use", "secret_exposed", "third_party_unreviewed",
-        "tool_unmediated", "grant_unapproved", "fact_change_unreviewed",
+        "identity_reused", "identity_env_mixed", "identity_human_use", "secret_exposed", "secret_in_prompt",
+        "third_party_unreviewed", "tool_unmediated", "grant_unapproved", "fact_change_unreviewed",
         # What the discovery sources reveal (tests/inventory/discovery/test_source_detectors.py).
         "source_root_key_active", "source_two_active_keys", "source_key_exposed", "source_pat_no_expiry",
         "source_secret_expiring", "source_legacy_token", "credential_use_unknown", "ai_tool_unregistered",
@@ -190,9 +190,16 @@ class TestSecretExposed:
                   "prompt_templates": f"You are helpful.\nUse key {LEAKED} now."},
         )  # fmt: skip
         clean_tool = ToolFactory(prompt_templates="Be kind.")
-        result = found("secret_exposed")
-        assert {("credential", in_prompt.pk), ("credential", in_repo.pk), ("tool", tool.pk)} <= result
-        assert not {("credential", vaulted.pk), ("credential", revoked.pk), ("tool", clean_tool.pk)} & result
+        in_config = ToolFactory(connector_config=f"token: {LEAKED}")
+        services.tool_store_scanned_text(tool=in_config, texts={"connector_config": f"token: {LEAKED}"})
+        exposed, in_prompts = found("secret_exposed"), found("secret_in_prompt")
+        # The prompt case alone is secret_in_prompt's, which decides LLM07; connector text and repositories are not.
+        assert {("credential", in_prompt.pk), ("tool", tool.pk)} <= in_prompts
+        assert {("credential", in_repo.pk), ("tool", in_config.pk)} <= exposed
+        assert not {("credential", in_repo.pk), ("tool", in_config.pk)} & in_prompts
+        assert not {("credential", in_prompt.pk), ("tool", tool.pk)} & exposed
+        unexposed = {("credential", vaulted.pk), ("credential", revoked.pk), ("tool", clean_tool.pk)}
+        assert not unexposed & (exposed | in_prompts)
 
     def test_text_is_stored_redacted(self, owner):
         from inventory import services

@@ -73,7 +73,7 @@ def _status(tool, key, control_id):
 
 def test_pass_fail_and_not_assessed(leaky_tool, owner):
     nhi2 = _status(leaky_tool, "OWASP-NHI-2025", "NHI2")  # secret leakage: the credential sits in a prompt
-    assert nhi2.status == "fail" and {f.detector for f in nhi2.findings} == {"secret_exposed"}
+    assert nhi2.status == "fail" and {f.detector for f in nhi2.findings} == {"secret_in_prompt"}
     assert _status(leaky_tool, "OWASP-NHI-2025", "NHI9").status == "pass"  # not reused
     assert _status(leaky_tool, "OWASP-NHI-2025", "NHI6").status == "not_assessed"  # no detector: never a pass
     clean = ToolFactory(owner=owner)  # no identities: nothing to examine is no evidence (it used to pass NHI2)
@@ -171,7 +171,7 @@ def test_overview_content_and_csv(page_as, leaky_tool):
 def test_control_page_lists_failing_tools(page_as, leaky_tool):
     control = Control.objects.get(framework__key="OWASP-NHI-2025", control_id="NHI2")
     page = page_as("manager").get(reverse("inventory:control_detail", args=[control.pk])).content.decode()
-    assert leaky_tool.name in page and "secret_exposed" in page
+    assert leaky_tool.name in page and "secret_in_prompt" in page
 
 
 @pytest.mark.parametrize(("role", "status"), [("owner", 200), ("other_owner", 404), ("manager", 200), ("gateway", 403)])

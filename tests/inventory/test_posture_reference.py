@@ -91,6 +91,7 @@ credential_spec = st.fixed_dictionaries(
         "rotated": st.sampled_from([None, *CHANGES]),
         "expires": st.sampled_from(list(EXPIRIES)),
         "revoked": st.booleans(),
+        "updated": st.sampled_from(CHANGES),
     }
 )
 grant_spec = st.fixed_dictionaries(
@@ -99,6 +100,7 @@ grant_spec = st.fixed_dictionaries(
         "granted": st.sampled_from(CHANGES),
         "expires": st.sampled_from(list(EXPIRIES)),
         "status": mostly("active", "revoked"),
+        "updated": st.sampled_from(CHANGES),
     }
 )
 worlds = st.fixed_dictionaries(
@@ -191,12 +193,15 @@ def _build(skeleton: dict, world: dict) -> None:
                    revoked_at=NOW if c["revoked"] else None)
         for n, c in enumerate(world["credentials"])
     )  # fmt: skip
+    for n, c in enumerate(world["credentials"]):  # auto_now: set past save, as a later change would have
+        Credential.objects.filter(fingerprint=f"fp{n}").update(updated_at=at(c.get("updated", c["created"])))
     for n, g in enumerate(world["grants"]):
         # One active grant per identity, scope and resource: the resource keeps them apart.
         ScopeGrant.objects.create(
             identity=identities[g["identity"]], scope=skeleton["scope"], status=g["status"],
             granted_at=at(g["granted"]), expires_at=at(EXPIRIES[g["expires"]]), resource_constraint=f"r{n}",
         )  # fmt: skip
+        ScopeGrant.objects.filter(resource_constraint=f"r{n}").update(updated_at=at(g.get("updated", g["granted"])))
     DetectorRun.objects.bulk_create(
         DetectorRun(detector=d, ran_at=at(hours)) for d, hours in world["runs"].items() if hours is not None
     )

@@ -15,13 +15,14 @@ import pytest
 import time_machine
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from inventory.detection import registry
 from inventory.detection.scan import scan_create, scan_run
 from inventory.models import Attestation, Control, Finding, Framework, FrameworkSnapshot
 from inventory.posture import evaluate as posture
 from inventory.posture.catalog import CATALOG_DIR
-from tests.factories import BindingFactory, CredentialFactory, IdentityFactory, ToolFactory
+from tests.factories import BindingFactory, CredentialFactory, GrantFactory, IdentityFactory, ToolFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +54,8 @@ def test_a_tool_without_subjects_is_not_assessed_with_its_reason(owner):
     bare = ToolFactory(owner=owner, slug="bare")  # no identity, so no credential, grant or identity to examine
     scan()
     nhi2 = result(bare, "OWASP-NHI-2025", "NHI2")
-    assert (nhi2.status, nhi2.reason, nhi2.reason_text) == ("not_assessed", "no_subjects", "no credentials to examine")
+    expected = ("not_assessed", "no_subjects", "no credentials or prompt templates to examine")
+    assert (nhi2.status, nhi2.reason, nhi2.reason_text) == expected
     assert result(bare, "OWASP-NHI-2025", "NHI9").reason_text == "no identities to examine"
     nhi3 = result(bare, "OWASP-NHI-2025", "NHI3")
     assert nhi3.reason_text == "no third-party identities to examine"
@@ -74,16 +76,31 @@ def test_a_new_tool_is_not_assessed_until_a_scan_runs(clean_tool, owner):
     assert result(later, "OWASP-NHI-2025", "NHI2").reason == "not_scanned"
 
 
-@pytest.mark.parametrize("change", ["rotate", "new credential", "edit tool", "bind identity"])
+@pytest.mark.parametrize(
+    "change", ["rotate", "new credential", "edit tool", "bind identity", "credential storage", "grant expiry"]
+)
 def test_a_change_after_the_last_scan_is_not_assessed_until_the_next(clean_tool, owner, change):
+    identity = clean_tool.bindings.get().identity
+    grant = GrantFactory(identity=identity, tool=clean_tool, expires_at=timezone.now() + timedelta(days=10))
     scan()
     assert result(clean_tool, "OWASP-NHI-2025", "NHI2").status == "pass"
+    grant_examined = "CIS-Controls-v8:6.8"  # grant_unused alone decides it (approvals only supports it)
+    shown = result(clean_tool, *grant_examined.split(":"))
+    assert shown.status == "pass", [(f.detector, f.subject_type) for f in shown.findings]
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
-        identity = clean_tool.bindings.get().identity
         if change == "rotate":
             identity.credentials.update(last_rotated_at=timezone.now())
         elif change == "new credential":
             clean_credential(identity)
+        elif change == "credential storage":  # through the API, as its owner: the credential's updated_at moves
+            client = APIClient()
+            client.force_authenticate(owner)
+            credential = identity.credentials.get()
+            answer = client.patch(f"/api/v1/credentials/{credential.pk}/", {"storage": "env"}, format="json")
+            assert answer.status_code == 200, answer.content
+        elif change == "grant expiry":
+            grant.expires_at = timezone.now() + timedelta(days=20)
+            grant.save()
         elif change == "edit tool":
             clean_tool.description = "Now also reads the wiki."
             clean_tool.save()
@@ -91,8 +108,10 @@ def test_a_change_after_the_last_scan_is_not_assessed_until_the_next(clean_tool,
             other = IdentityFactory(owner=owner)
             clean_credential(other)
             BindingFactory(tool=clean_tool, identity=other)
-        assert result(clean_tool, "OWASP-NHI-2025", "NHI2").reason == "not_scanned"
+        ref = grant_examined if change == "grant expiry" else "OWASP-NHI-2025:NHI2"
+        assert result(clean_tool, *ref.split(":")).reason == "not_scanned"
         scan()
+        assert result(clean_tool, *ref.split(":")).status == "pass"
         assert result(clean_tool, "OWASP-NHI-2025", "NHI2").status == "pass"
 
 
@@ -133,6 +152,35 @@ def test_tool_unmediated_is_not_nhi10():
     assert registry.get("third_party_unreviewed").controls.count("NIST-CSF-2.0:GV.SC-07") == 1
     assert "NIST-CSF-2.0:GV.SC-06" in registry.get("third_party_unreviewed").supporting
     assert "OWASP-LLM-Top10-2025:LLM07:2025" not in registry.get("secret_exposed").controls
+
+
+def test_llm07_is_decided_by_the_prompt_case_only(owner):
+    from inventory import services
+
+    leaked = "sk-" + "Zq8vN3" * 7  # detect-secrets' high-entropy pattern: a made-up key, never a real one
+
+    def tool_with(slug, **texts):
+        tool = ToolFactory(owner=owner, slug=slug)
+        services.tool_store_scanned_text(tool=tool, texts=texts)
+        identity = IdentityFactory(owner=owner)
+        BindingFactory(tool=tool, identity=identity)
+        clean_credential(identity)
+        return tool
+
+    in_config = tool_with(
+        "in-config", prompt_templates="You answer billing questions.", connector_config=f"key: {leaked}"
+    )
+    in_prompt = tool_with("in-prompt", prompt_templates=f"Use the key {leaked} for billing.")
+    no_prompt = tool_with("no-prompt")
+    scan()
+    llm07 = ("OWASP-LLM-Top10-2025", "LLM07:2025")
+    assert result(in_prompt, *llm07).status == "fail"
+    assert {f.detector for f in result(in_prompt, *llm07).findings} == {"secret_in_prompt"}
+    # A secret in connector text fails the secret controls, but says nothing about the prompt: LLM07 passes there.
+    assert result(in_config, *llm07).status == "pass"
+    assert result(in_config, "OWASP-NHI-2025", "NHI2").status == "fail"
+    absent = result(no_prompt, *llm07)
+    assert (absent.status, absent.reason_text) == ("not_assessed", "no prompt templates to examine")
 
 
 def _independent_counts(key: str) -> tuple[int, int]:

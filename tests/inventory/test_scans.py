@@ -325,12 +325,14 @@ def test_every_planted_demo_case_is_found():
     assert identity("svc-release-agent") in subjects("identity_env_mixed")
     assert identity("svc-crm-reader") in subjects("identity_human_use")
     assert creds("svc-analytics-aws") <= subjects("secret_exposed")  # in a repository
-    assert ("tool", AITool.objects.get(slug="support-bot").pk) in subjects("secret_exposed")  # key in its prompt
+    assert ("tool", AITool.objects.get(slug="support-bot").pk) in subjects("secret_in_prompt")  # key in its prompt
     assert identity("gh-copilot-app") in subjects("third_party_unreviewed")
     assert ("tool", AITool.objects.get(slug="code-copilot").pk) in subjects("tool_unmediated")
     assert grant("svc-crm-reader", "salesforce:customer:read") in subjects("grant_unapproved")
     healthy = AITool.objects.get(slug="docs-mcp")
-    assert not Finding.objects.filter(tool=healthy, detector__in=["tool_unmediated", "secret_exposed"]).exists()
+    assert not Finding.objects.filter(
+        tool=healthy, detector__in=["tool_unmediated", "secret_exposed", "secret_in_prompt"]
+    ).exists()
 
 
 def test_scan_command_runs_a_scan_and_takes_the_posture_snapshot():

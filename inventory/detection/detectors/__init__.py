@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     identity_orphaned,
     identity_reused,
     secret_exposed,
+    secret_in_prompt,
     source_key_exposed,
     source_legacy_token,
     source_pat_no_expiry,

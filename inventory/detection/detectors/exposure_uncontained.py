@@ -13,7 +13,7 @@ from inventory.detection.registry import Context, Detector, register
 from inventory.detection.subjects import subjects
 from inventory.models import AITool, Credential, Finding, FindingStatus
 
-EXPOSURES = ("secret_exposed", "source_key_exposed")
+EXPOSURES = ("secret_exposed", "secret_in_prompt", "source_key_exposed")
 
 
 def query(ctx: Context):

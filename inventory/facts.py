@@ -14,11 +14,12 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from inventory.audit.record import audit_record
+from inventory.changes import changes_record
 from nhi_portal import roles
 from nhi_portal.exceptions import PortalError
 
 from .choices import CredentialStorage, DataClassification, Environment
-from .models import AITool, Credential, FactChange, ServiceIdentity, SubjectType
+from .models import AITool, Credential, FactChange, ServiceIdentity, SubjectType, ToolIdentity
 
 # Higher is riskier. A change to a lower rank is the direction that clears findings.
 _ENVIRONMENT = {Environment.DEV: 0, Environment.STAGING: 1, Environment.PROD: 2}
@@ -92,6 +93,7 @@ def hold_fact_changes(*, actor, obj, before: dict[str, Any]) -> FactChange | Non
     held_after = {name: new for name, (_old, new) in changes.items()}
     audit_record(actor=actor, action=f"{obj._meta.model_name}.change_held", obj=obj, before=held_before,
                  after=held_after, comment="Lowers risk: applied once another security user confirms it.")  # fmt: skip
+    _detect_now(change.subject_type, obj, changes)  # its review finding opens now, not at the nightly scan
     return change
 
 
@@ -126,5 +128,20 @@ def fact_changes_confirm(*, actor, subject_type: str, subject_id: int, comment: 
             obj.save(update_fields=[*after, *(["updated_at"] if hasattr(obj, "updated_at") else [])])
             audit_record(actor=actor, action=f"{model._meta.model_name}.change_confirmed", obj=obj, before=before,
                          after=after, comment=comment)  # fmt: skip
+            _detect_now(subject_type, obj, after)
     FactChange.objects.filter(pk__in=[c.pk for c in pending]).update(reviewed_by=actor, reviewed_at=now)
     return len(pending)
+
+
+def _detect_now(subject_type: str, obj, fields) -> None:
+    """Holding a change and confirming it are writes like any other (issue 18): queue the targeted run over the object,
+    so the review finding opens, and the findings a confirmed change clears resolve, now rather than at the nightly
+    scan."""
+    topics = [f"{subject_type}.{name}" for name in fields]
+    if subject_type == SubjectType.TOOL:
+        bound = ToolIdentity.objects.filter(tool=obj).values_list("identity_id", flat=True)
+        changes_record(topics=topics, tools=[obj.pk], identities=list(bound))
+    elif subject_type == SubjectType.IDENTITY:
+        changes_record(topics=topics, identities=[obj.pk])
+    else:
+        changes_record(topics=topics, identities=[obj.identity_id])

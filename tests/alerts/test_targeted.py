@@ -213,3 +213,24 @@ def test_a_json_import_queues_what_it_names_for_one_targeted_run(
     assert (DetectionChange.KeyType.TOOL, "tool") in changed
     assert {(DetectionChange.KeyType.IDENTITY, t) for t in ("identity", "credential", "grant")} <= changed
     assert len(queued) == 1
+
+
+def test_confirming_a_held_change_detects_at_once(api_as, owner, celery_eager, django_capture_on_commit_callbacks):
+    """A held risk-lowering change, once a second person confirms it, is a write like any other: the findings it
+    clears resolve in a targeted run, not at the nightly scan."""
+    identity = IdentityFactory(owner=owner)
+    credential = CredentialFactory(identity=identity, storage="vault")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.credential_update(actor=owner, credential=credential, data={"storage": "prompt"})
+    exposed = _finding("secret_in_prompt", "credential", credential.pk)
+    assert exposed.status == "open"
+    with django_capture_on_commit_callbacks(execute=True):  # moving it to the vault lowers risk: held for review
+        answer = api_as("owner").patch(f"/api/v1/credentials/{credential.pk}/", {"storage": "vault"}, format="json")
+    assert answer.status_code == 200 and answer.json()["storage"] == "prompt"
+    held = Finding.objects.get(detector="fact_change_unreviewed", subject_id=credential.pk)
+    assert held.status == "open" and _finding("secret_in_prompt", "credential", credential.pk).status == "open"
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api_as("security").post(f"/api/v1/findings/{held.pk}/confirm-change/", {"comment": "checked"})
+    assert answer.status_code == 200, answer.content
+    assert _finding("secret_in_prompt", "credential", credential.pk).status == "resolved"
+    assert not Scan.objects.exists() and not DetectionChange.objects.exists()

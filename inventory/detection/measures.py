@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import DurationField, ExpressionWrapper, F
+from django.db.models import DurationField, ExpressionWrapper, F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -19,12 +19,37 @@ from inventory.models import Finding
 WINDOW = timedelta(days=30)
 
 
+def duration_text(value: timedelta | None) -> str:
+    """'42 s', '3 min 5 s', '2 h 10 min', '3 d 4 h': short enough for a table cell, exact enough for an auditor."""
+    if value is None:
+        return "—"
+    seconds = round(value.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
 @dataclass(frozen=True)
 class Measure:
     name: str
     count: int
     median: timedelta | None
     p95: timedelta | None
+
+    @property
+    def median_text(self) -> str:
+        return duration_text(self.median)
+
+    @property
+    def p95_text(self) -> str:
+        return duration_text(self.p95)
 
 
 def _ranked(values: list[timedelta]) -> tuple[int, timedelta | None, timedelta | None]:
@@ -53,8 +78,11 @@ def response_measures(*, now=None) -> list[Measure]:
     def duration(end, start):
         return ExpressionWrapper(F(end) - start, output_field=DurationField())
 
+    # Only findings a measure applies to: observed (detect, alert) or contained. The rest are nearly every finding a
+    # scan opened (656,000 at the scale data, 280 ms to rank); their durations are NULL, which the ranks skip anyway.
+    # finding_response_idx holds exactly these rows.
     durations = (
-        Finding.objects.filter(opened_at__gte=since)
+        Finding.objects.filter(Q(observed_at__isnull=False) | Q(contained_at__isnull=False), opened_at__gte=since)
         .order_by()
         .values_list(
             duration("opened_at", F("observed_at")),

@@ -102,3 +102,30 @@ def test_manager_home_shows_pass_rate_trend_and_links_the_report(estate, page_as
     assert reverse("inventory:compliance_report") in body
     assert "<polyline" in body  # the trend is drawn, not "not enough snapshots"
     assert "Findings opened and resolved per week" in body and "Grants by risk" in body
+
+
+def test_security_home_shows_the_response_clock(page_as, owner):
+    """Time to detect, alert and contain, median and p95 over 30 days (issue 18), computed here independently."""
+    from inventory.models import Finding
+
+    now = timezone.now()
+    tool = ToolFactory(owner=owner)
+    timings = [(5, 9, 600), (7, 11, None), (40, 70, 3600)]  # seconds after the exposure: opened, alerted, contained
+    for n, (opened, alerted, contained) in enumerate(timings):
+        observed = now - timedelta(hours=n + 1)
+        Finding.objects.create(
+            detector="secret_in_prompt", subject_type="tool", subject_id=tool.pk + n, tool=tool, severity="critical",
+            first_seen_at=observed, recorded_last_seen_at=observed, observed_at=observed,
+            opened_at=observed + timedelta(seconds=opened), alerted_at=observed + timedelta(seconds=alerted),
+            contained_at=None if contained is None else observed + timedelta(seconds=contained),
+        )  # fmt: skip
+    scanned = now - timedelta(days=2)  # opened by a scan, never observed nor contained: no measure applies
+    Finding.objects.create(detector="grant_unused", subject_type="tool", subject_id=tool.pk, tool=tool,
+                           severity="medium", first_seen_at=scanned, recorded_last_seen_at=scanned,
+                           opened_at=scanned)  # fmt: skip
+    body = page_as("security").get(HOME).content.decode()
+    section = body[body.index('id="response-heading"') :]
+    rows = [row.split("</th>", 1)[1] for row in section.split("<tr>")[2:5]]
+    # Medians: detect 7 s of (5, 7, 40); alert 11 s of (9, 11, 70); contain 35 min 0 s of (600, 3600) → 2,100 s.
+    assert ">7 s<" in rows[0] and ">11 s<" in rows[1] and ">35 min<" in rows[2]
+    assert rows[0].rstrip().endswith('<td class="num">3</td></tr>') and '<td class="num">2</td>' in rows[2]

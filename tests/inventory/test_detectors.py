@@ -254,6 +254,21 @@ class TestToolUnmediated:
         assert {("tool", unmediated.pk), ("tool", anonymous.pk)} <= result
         assert not {("tool", t.pk) for t in (mediated, old_anonymous, no_grants, retired)} & result
 
+    def test_only_a_gateway_accounts_allows_mediate(self, users):
+        """Calls arriving through a gateway make a tool mediated; security asking /authorize/ by hand does not."""
+        asked = {}
+        for role in ("gateway", "security"):
+            tool = ToolFactory(enforces_authorization=False)
+            identity = IdentityFactory()
+            BindingFactory(tool=tool, identity=identity)
+            GrantFactory(identity=identity, expires_at=NOW + 30 * DAY)
+            AccessEvent.objects.create(occurred_at=NOW - DAY, tool=tool, source=users[role].username,
+                                       decision="allow", reason="granted", on_behalf_of=users["owner"],
+                                       on_behalf_of_ref=users["owner"].username)  # fmt: skip
+            asked[role] = tool
+        result = found("tool_unmediated")
+        assert ("tool", asked["security"].pk) in result and ("tool", asked["gateway"].pk) not in result
+
 
 class TestGrantUnapproved:
     def test_without_request_or_beyond_approval(self, owner, security):

@@ -1,11 +1,13 @@
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 
 from inventory.choices import GrantStatus, ToolStatus
 from inventory.detection.registry import Context, Detector, examines, register
 from inventory.detection.subjects import subjects
 from inventory.models import AccessEvent, AITool, ScopeGrant, ToolIdentity
+from nhi_portal import roles
 
 
 def query(ctx: Context):
@@ -22,8 +24,10 @@ def query(ctx: Context):
     # A tool whose calls arrive through a gateway (the MCP gateway, say) is mediated whatever its own flag says: it
     # was allowed, for a named human, before it acted, and nothing it did was seen without such an allow before it
     # (usage a gateway reports names the allow it followed; usage seen elsewhere names none).
+    # Only a gateway account's asking counts: security may ask /authorize/ by hand, which mediates nothing.
+    gateways = get_user_model().objects.filter(groups__name=roles.GATEWAY, is_active=True).values("username")
     allowed_first = Exists(recent.filter(kind=AccessEvent.Kind.DECISION, decision=AccessEvent.Decision.ALLOW,
-                                         on_behalf_of__isnull=False))  # fmt: skip
+                                         on_behalf_of__isnull=False, source__in=gateways))  # fmt: skip
     acted_unasked = Exists(recent.filter(kind=AccessEvent.Kind.OBSERVED, decision_event__isnull=True))
     gateway_asked = allowed_first & ~acted_unasked
     unmediated = (Q(enforces_authorization=False) & ~gateway_asked) | anonymous_use

@@ -56,14 +56,20 @@ rm -f "$AUDIT_ANCHOR_PATH"
 "$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py seed_demo --quiet-logins
 "$PY" manage.py scan >/dev/null
-# Real objects for the workflow actions, which random ids would only ever find missing (see schemathesis.toml).
-read -r FUZZ_REQUEST_ID FUZZ_FINDING_ID FUZZ_GRANT_ID < <("$PY" manage.py shell -v 0 -c "
+# Real objects for the workflow actions, which random ids would only ever find missing (see schemathesis.toml), and
+# a gateway token issued only to be revoked: never one of the tokens the passes run with. Its text is not kept.
+read -r FUZZ_REQUEST_ID FUZZ_FINDING_ID FUZZ_GRANT_ID FUZZ_TOKEN_ID < <("$PY" manage.py shell -v 0 -c "
+from django.contrib.auth import get_user_model
 from approvals.models import AccessRequest
 from inventory.models import Finding, ScopeGrant
+from operations.tokens import public_id, token_issue
+disposable, _text = token_issue(actor=get_user_model().objects.get(username='security'), username='gateway', days=1,
+                                via='cli')
 print(AccessRequest.objects.filter(status='pending').order_by('pk').first().pk,
       Finding.objects.filter(status='open').order_by('pk').first().pk,
-      ScopeGrant.objects.filter(status='active').order_by('pk').first().pk)" 2>/dev/null)
-export FUZZ_REQUEST_ID FUZZ_FINDING_ID FUZZ_GRANT_ID
+      ScopeGrant.objects.filter(status='active').order_by('pk').first().pk,
+      public_id(disposable))" 2>/dev/null)
+export FUZZ_REQUEST_ID FUZZ_FINDING_ID FUZZ_GRANT_ID FUZZ_TOKEN_ID
 SECURITY_TOKEN=$("$PY" manage.py issue_token security --days 1 2>/dev/null)
 GATEWAY_TOKEN=$("$PY" manage.py issue_token gateway --days 1 2>/dev/null)
 

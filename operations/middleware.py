@@ -1,4 +1,4 @@
-"""Per request: a request id, the log context, one log line, and the HTTP metrics.
+"""Per request: a request id, the log context, one log line, the HTTP metrics, and the API token's last use.
 
 Outermost middleware, so it sees every answer, including those other middleware give (a redirect to HTTPS, the
 lockout page, a 400 for NUL characters). The request id is the incoming `X-Request-ID` when it is well-formed (a
@@ -21,6 +21,8 @@ from django.dispatch import receiver
 from django.utils.functional import empty
 
 from nhi_portal import metrics
+
+from . import token_use
 
 logger = logging.getLogger("nhi.request")
 
@@ -48,6 +50,7 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         response = self.get_response(request)
         seconds = time.perf_counter() - started
+        token_use.note(request)
         route = _route(request)
         structlog.contextvars.bind_contextvars(route=route, user=_user(request))
         response[HEADER] = request_id

@@ -19,3 +19,16 @@ class SsoIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
+
+
+class TokenUse(models.Model):
+    """When an API token last authenticated a request, to within `token_use.RECORD_EVERY` (operations/token_use.py).
+
+    Beside knox's token rather than on it (knox's model has no such column), one row per token that was ever used;
+    it goes with its token."""
+
+    token = models.OneToOneField("knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="use")
+    last_used_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"token {self.token_id[:16]} last used at {self.last_used_at:%Y-%m-%d %H:%M}"

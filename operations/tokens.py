@@ -65,7 +65,7 @@ def tokens_visible_to(user) -> QuerySet:
     return (
         AuthToken.objects.filter(scope)
         .filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()))
-        .select_related("user", "tool_limit")
+        .select_related("user", "tool_limit", "use")
         .prefetch_related(limits)
         .distinct()
         .order_by("-created", "digest")

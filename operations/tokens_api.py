@@ -1,7 +1,7 @@
 """GET, POST /api/v1/tokens/ and POST /api/v1/tokens/{id}/revoke/: the rules are in tokens.py."""
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission
@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from nhi_portal import roles
 from nhi_portal.schema import error_response
 
-from . import tokens
+from . import token_use, tokens
 
 
 class MayManageOwnTokens(BasePermission):
@@ -28,6 +28,13 @@ class TokenSerializer(serializers.Serializer):
     tools = serializers.SerializerMethodField(help_text="The tools a gateway token is limited to; null: any tool.")
     created = serializers.DateTimeField()
     expires = serializers.DateTimeField(source="expiry")
+    last_used = serializers.DateTimeField(
+        source="use.last_used_at",
+        allow_null=True,
+        read_only=True,
+        help_text=f"When it last authenticated a request, to within {token_use.RECORD_EVERY.seconds // 60} minutes; "
+        "null: never.",
+    )
 
     def get_id(self, token) -> str:
         return tokens.public_id(token)
@@ -70,7 +77,7 @@ class TokenListView(ListAPIView):
         description="For yourself, or (security) for a gateway account, optionally limited to tools. The answer holds "
         "the token; it is shown this once and stored only hashed. Audited.",
         request=IssueSerializer,
-        responses={201: IssuedTokenSerializer, 400: error_response(400, "FieldErrors")},
+        responses={201: IssuedTokenSerializer, 400: error_response(400, "FieldErrors", "Error")},
     )
     def post(self, request):
         data = IssueSerializer(data=request.data)
@@ -94,6 +101,15 @@ class TokenRevokeView(APIView):
     @extend_schema(
         summary="Revoke an API token",
         description="One of the tokens you may list; it stops authenticating at once. Audited.",
+        parameters=[
+            OpenApiParameter(
+                "token_id",
+                str,
+                OpenApiParameter.PATH,
+                pattern=f"^[0-9a-f]{{{tokens.ID_LENGTH}}}$",
+                description="The token's id, as the list gives it.",
+            )
+        ],
         request=None,
         responses={204: None, 404: error_response(404, "Error")},
     )

@@ -4,9 +4,17 @@ import django_filters
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, status, viewsets
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -70,6 +78,7 @@ _RUN = inline_serializer(
         "batches_total": serializers.IntegerField(),
         "requested_by": serializers.CharField(),
     },
+    allow_null=True,  # `run` is null while no run is queued or running
 )
 _VERIFY = inline_serializer(
     "AuditVerify",
@@ -91,13 +100,18 @@ _VERIFY = inline_serializer(
 )
 
 
-class VerifyRequestSerializer(serializers.Serializer):
-    kind = serializers.CharField(default=AuditVerification.Kind.FULL, help_text="full (the default) or incremental")
+@extend_schema_field({"type": "string", "enum": AuditVerification.Kind.values, "default": AuditVerification.Kind.FULL})
+class _VerifyKindField(serializers.ChoiceField):
+    """The choices inline in the schema: a named enum would collide with the other `kind` enums."""
 
-    def validate_kind(self, value: str) -> str:
-        if value not in AuditVerification.Kind.values:
-            raise serializers.ValidationError("Choose full or incremental.")
-        return value
+
+class VerifyRequestSerializer(serializers.Serializer):
+    kind = _VerifyKindField(
+        choices=AuditVerification.Kind.values,
+        default=AuditVerification.Kind.FULL,
+        help_text="full (the default) or incremental",
+        error_messages={"invalid_choice": "Choose full or incremental."},
+    )
 
 
 class VerifyAuditView(APIView):
@@ -140,9 +154,25 @@ def verification_queue_for(user, kind: str) -> None:
             transaction.on_commit(lambda: task.delay(run.pk))
 
 
+@extend_schema_field({"type": "string", "pattern": export.CURSOR_PATTERN})
+class _CursorField(serializers.CharField):
+    """Text whose rule is `Cursor.decode`'s, documented as its pattern."""
+
+
 class ExportQuerySerializer(serializers.Serializer):
-    after = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=export.MAX_LIMIT)
+    after = _CursorField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,  # the pattern allows no space around it
+        help_text="The cursor a previous response gave, as given: `EVENT:ENTRY`, the last access event id and audit "
+        "entry id read. Empty or absent: from the start.",
+    )
+    limit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=export.MAX_LIMIT,
+        help_text=f"Lines per response (default {export.DEFAULT_LIMIT}).",
+    )
 
     def validate_after(self, value: str) -> export.Cursor:
         try:
@@ -151,20 +181,23 @@ class ExportQuerySerializer(serializers.Serializer):
             raise serializers.ValidationError(str(error)) from None
 
 
-class NDJSONRenderer(BaseRenderer):
-    media_type = "application/x-ndjson"
-    format = "ndjson"
+class _JSONErrors(BaseContentNegotiation):
+    """The export answers NDJSON whatever the client accepts (a StreamingHttpResponse, no renderer); what goes through
+    a renderer is an error, and that is JSON, the shape the schema documents, whatever `Accept` or `?format=` say."""
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class EventExportView(APIView):
     """NDJSON for a SIEM: decisions and audit entries in id order, bounded per response, resumable by cursor."""
 
     permission_classes = [IsSecurity]
-    # JSON first: errors are JSON; the export itself is NDJSON whatever the client accepts.
-    renderer_classes = [JSONRenderer, NDJSONRenderer]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JSONErrors
 
     @extend_schema(
         summary="Export decisions and audit entries (SIEM)",
@@ -174,12 +207,22 @@ class EventExportView(APIView):
         "reader never skips a row that committed late. At most `limit` lines (default 1000, at most 10000) per "
         'response; the last line is `{"type": "cursor", "next": CURSOR, "more": bool}` and the '
         "`X-Next-Cursor` header holds the same cursor: pass it as `after` to carry on. Without `after`, from the "
-        "start.",
+        "start. Errors are JSON.",
         parameters=[
-            OpenApiParameter("after", str, description="The cursor a previous response gave (opaque)."),
-            OpenApiParameter("limit", int, description="Lines per response, 1 to 10000 (default 1000)."),
+            ExportQuerySerializer,
+            OpenApiParameter(
+                "X-Next-Cursor",
+                str,
+                location=OpenApiParameter.HEADER,
+                response=[200],
+                description="The cursor to pass as `after` to carry on.",
+            ),
         ],
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="NDJSON lines, the last one the cursor line."
+            )
+        },
     )
     def get(self, request):
         query = ExportQuerySerializer(data=request.query_params)

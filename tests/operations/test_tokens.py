@@ -1,6 +1,8 @@
 """API tokens over the API: everyone their own, security also gateway accounts'; the token shown once, never stored
 or listed; issuing and revoking audited, the CLI's issuing too."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 from knox.models import AuthToken
@@ -44,7 +46,9 @@ def test_who_lists_which_tokens(api_as, owned, role, status, sees):
     if sees is not None:
         listed = {row["id"] for row in response.json()["results"]}
         assert listed == {tokens.public_id(owned[r]) for r in sees}
-        assert all(set(row) == {"id", "user", "tools", "created", "expires"} for row in response.json()["results"])
+        assert all(
+            set(row) == {"id", "user", "tools", "created", "expires", "last_used"} for row in response.json()["results"]
+        )
 
 
 def test_issuing_your_own_shows_it_once_and_it_works(api_as, owner):
@@ -161,3 +165,18 @@ def test_the_cli_issues_with_an_audit_entry(gateway, capsys):
     assert (entry.actor, entry.actor_label, entry.object_id) == (None, "cli", tokens.public_id(token))
     assert entry.after == {"user": "gw", "expires": token.expiry.isoformat(), "tools": ["docs-bot"], "via": "cli"}
     assert rows_containing(text) == []
+
+
+def test_the_schema_documents_the_answers_issuing_and_revoking_give(api_as, owned):
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    refused = paths[LIST]["post"]["responses"]["400"]["content"]["application/json"]["schema"]
+    assert refused == {"anyOf": [{"$ref": "#/components/schemas/FieldErrors"}, {"$ref": "#/components/schemas/Error"}]}
+    not_json = api_as("owner").post(LIST, "{", content_type="application/json")
+    assert not_json.status_code == 400 and set(not_json.json()) == {"detail"}  # the Error shape
+    assert set(api_as("owner").post(LIST, {"days": 0}, format="json").json()) == {"days"}  # FieldErrors
+    [param] = paths["/api/v1/tokens/{token_id}/revoke/"]["post"]["parameters"]
+    assert all(re.fullmatch(param["schema"]["pattern"], tokens.public_id(token)) for token in owned.values())
+    row = paths[LIST]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert row == {"$ref": "#/components/schemas/PaginatedTokenList"}

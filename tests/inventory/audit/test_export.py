@@ -1,10 +1,11 @@
 """Issue 17: GET /api/v1/events/export/ (security): NDJSON of access events and audit entries, resumable by cursor."""
 
 import json
+import re
 
 import pytest
 
-from inventory.audit.export import Cursor, export_page
+from inventory.audit.export import CURSOR_PATTERN, MAX_LIMIT, Cursor, export_page
 from inventory.models import AuditEntry
 
 from .helpers import entries, events, seal
@@ -98,3 +99,58 @@ def test_cursor_round_trip_and_page_bounds():
     rest = export_page(page.next, 3)
     assert len(rest.lines) == 2 and not rest.more
     assert AuditEntry.objects.count() == 5
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"HTTP_ACCEPT": "application/x-ndjson"}, {"HTTP_ACCEPT": "text/html"}, {}],
+)
+@pytest.mark.parametrize("fmt", [None, "ndjson", "json", "nonsense"])
+def test_errors_are_json_and_the_export_ndjson_whatever_the_client_accepts(api_as, headers, fmt):
+    entries(1)
+    seal()
+    client = api_as("security")
+    extra = {"format": fmt} if fmt else {}
+    bad = client.get(URL, {"limit": "0", **extra}, **headers)
+    assert bad.status_code == 400 and bad["Content-Type"] == "application/json"
+    assert bad.json() == {"limit": ["Ensure this value is greater than or equal to 1."]}
+    good = client.get(URL, extra, **headers)
+    assert good.status_code == 200 and good["Content-Type"] == "application/x-ndjson"
+    assert [line["type"] for line in _lines(good)] == ["audit_entry", "cursor"]
+
+
+def test_the_documented_cursor_pattern_is_the_one_the_export_reads():
+    from drf_spectacular.generators import SchemaGenerator
+
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"][URL]["get"]
+    after = next(p for p in operation["parameters"] if p["name"] == "after")["schema"]
+    assert after["oneOf"] == [{"type": "string", "pattern": CURSOR_PATTERN}, {"type": "string", "maxLength": 0}]
+    limit = next(p for p in operation["parameters"] if p["name"] == "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (1, MAX_LIMIT)
+    assert list(operation["responses"]["200"]["content"]) == ["application/x-ndjson"]
+    assert "X-Next-Cursor" in operation["responses"]["200"]["headers"]
+
+
+@pytest.mark.parametrize(
+    ("after", "status"),
+    [
+        ("0:0", 200),
+        ("12:34", 200),
+        ("999999999999999999:999999999999999999", 200),  # 18 digits: within a bigint
+        ("", 200),
+        ("1:2\n", 400),  # `$` would match before the newline: the cursor is matched whole
+        (" 1:2", 400),
+        ("1:2 ", 400),
+        ("-1:2", 400),
+        ("1:", 400),
+        ("1", 400),
+        ("1:2:3", 400),
+        ("\u0661:\u0662", 400),  # digits int() reads but the pattern does not
+        ("9999999999999999999:0", 400),  # 19 digits
+        ("MTox", 400),  # the earlier base64 form
+    ],
+)
+def test_every_string_the_pattern_allows_is_a_cursor_and_no_other(api_as, after, status):
+    response = api_as("security").get(URL, {"after": after})
+    assert response.status_code == status, response.content
+    assert (re.fullmatch(CURSOR_PATTERN, after) is not None or after == "") == (status == 200)

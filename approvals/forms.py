@@ -31,11 +31,13 @@ class AccessRequestForm(forms.Form):
         self.fields["tool"].queryset = tools
         tool_id = self.data.get("tool") or self.initial.get("tool")
         self.fields["identity"].queryset = identities_for_tool(tools, tool_id)
-        # An identity holds scopes at its own provider only: offer (and accept) those, once the identity is chosen.
+        # An identity holds scopes at its own provider only: offer those, once the identity is chosen. The field
+        # accepts any scope, so that the rule is the service's (approvals.services.request_file), said in its words on
+        # this page as on the API.
         chosen = self.data.get("identity") or self.initial.get("identity")
         self.chosen_identity = _one(self.fields["identity"].queryset, chosen)
         provider = self.chosen_identity.provider if self.chosen_identity else None
-        self.fields["scopes"].queryset = Scope.objects.filter(provider=provider) if provider else Scope.objects.none()
+        self.offered_scopes = Scope.objects.filter(provider=provider) if provider else Scope.objects.none()
 
     def clean(self):
         cleaned = super().clean()

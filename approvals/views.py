@@ -46,7 +46,7 @@ def _scope_rows(form):
             "checked": str(scope.pk) in checked,
             "resource": form.data.get(f"{forms.RESOURCE_PREFIX}{scope.pk}", ""),
         }
-        for scope in form.fields["scopes"].queryset.order_by("name")
+        for scope in form.offered_scopes.order_by("name")
     ]
 
 

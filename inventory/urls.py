@@ -3,6 +3,7 @@ from django.views.generic import RedirectView
 
 from inventory import autocomplete, views
 from inventory.audit import views as audit
+from inventory.detection import filter_choices
 from inventory.detection import response_views as response
 from inventory.detection import views as detection
 from inventory.imports import views as sources  # issue 14: the Sources page
@@ -35,6 +36,9 @@ urlpatterns = [
     path("compliance/report/", posture.compliance_report, name="compliance_report"),
     path("findings/", detection.finding_list, name="finding_list"),
     path("findings/bulk/", detection.finding_bulk, name="finding_bulk"),
+    # issue 15: the list's tool and owner filters pick by typing
+    path("findings/filters/tools/", filter_choices.tools, name="finding_filter_tools"),
+    path("findings/filters/owners/", filter_choices.owners, name="finding_filter_owners"),
     path("findings/<int:pk>/", detection.finding_detail, name="finding_detail"),
     path("findings/<int:pk>/contain/", response.finding_contain, name="finding_contain"),  # issue 18
     path("findings/<int:pk>/release/", response.finding_release, name="finding_release"),

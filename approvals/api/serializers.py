@@ -100,7 +100,8 @@ class AccessRequestSerializer(serializers.ModelSerializer):
         write_only=True,
         allow_empty=False,
         max_length=50,
-        help_text="Each scope (and resource) once, none already held or pending for the identity.",
+        help_text="Scopes of the identity's provider only (a 400 on `scopes` otherwise); each scope (and resource) "
+        "once, none already held or pending for the identity.",
     )
     justification = JustificationField(help_text="Why the tool needs these scopes, in at least a sentence.")
     items = RequestedScopeSerializer(many=True, read_only=True)

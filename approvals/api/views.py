@@ -41,7 +41,9 @@ class RequestFilter(FilterSet):
     create=extend_schema(
         summary="Request scopes",
         description="File a request for scopes for an identity bound to a tool the caller owns, with a justification "
-        "and a duration the policy caps by risk. The answer says how many approvals it needs (`required_approvals`) "
+        "and a duration the policy caps by risk. Only scopes of the identity's provider may be asked for: another "
+        "provider's scope is a 400 with the error on `scopes`, and nothing is filed. The answer says how many "
+        "approvals it needs (`required_approvals`) "
         "and under which policy rules; it starts `pending` (or `approved`, under an auto-approval rule).",
     ),
 )

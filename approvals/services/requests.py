@@ -92,6 +92,15 @@ def request_file(
     justification = _check_justification(justification)
     if not items:
         raise PortalError("Pick at least one scope.", field="scopes")
+    # An identity holds scopes at its own provider only: a GitHub App cannot be granted a Jira scope. The rule lives
+    # here, not in the form, so that the page, the API, renewals and the demo data all meet it.
+    foreign = sorted({item.scope.name for item in items if item.scope.provider != identity.provider})
+    if foreign:
+        raise PortalError(
+            f"{identity.name} is a {identity.provider} identity; it can only be granted {identity.provider} scopes, "
+            f"not {', '.join(foreign)}.",
+            field="scopes",
+        )
     for item in items:
         if item.resource_constraint and canonical_resource(item.resource_constraint) != item.resource_constraint:
             # Resources are matched in canonical form; a pattern that is not canonical would never match as written.

@@ -4,6 +4,7 @@ from datetime import datetime, time
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count
 from django.http import Http404
@@ -13,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from inventory import selectors, tasks
-from inventory.detection import containment, registry
+from inventory.detection import containment, filter_choices, registry
 from inventory.detection import triage as services
 from inventory.detection.api import FindingFilter
 from inventory.detection.measures import response_measures
@@ -85,12 +86,34 @@ def finding_list(request):
         "filter": filterset,
         "detectors": detectors,
         "teams": Team.objects.order_by("name").only("slug", "name"),  # a choice, not a slug to type
+        # The tool and owner filters are pickers (filter_choices): only the chosen one is rendered, by name.
+        **({} if request.htmx else _chosen_filters(request)),
         "latest_scan": Scan.objects.order_by("-id").first() if roles.is_security(request.user) else None,
         # issue 18: time to detect, alert and contain; not for htmx swaps of the results
         "measures": response_measures() if roles.is_security(request.user) and not request.htmx else [],
     }
     template = "inventory/detection/finding_list.html"
     return render(request, f"{template}#results" if request.htmx else template, context)
+
+
+def _chosen_filters(request) -> dict:
+    """The tool and owner the list is filtered by, named for their pickers; a value the reader may not see (or that
+    does not exist) is kept as typed, so the filter still says what it matches (nothing)."""
+    chosen = {}
+    slug = request.GET.get("tool", "").strip()[:200]
+    if slug:
+        tool = AITool.objects.visible_to(request.user).filter(slug=slug).values_list("name", flat=True).first()
+        chosen["chosen_tool"] = (slug, filter_choices.tool_label(tool, slug) if tool else slug)
+    username = request.GET.get("owner", "").strip()[:200]
+    if username:
+        owner = (
+            get_user_model()
+            .objects.filter(username=username, pk__in=AITool.objects.visible_to(request.user).values("owner_id"))
+            .values_list("username", "first_name", "last_name")
+            .first()
+        )
+        chosen["chosen_owner"] = (username, filter_choices.owner_label(*owner) if owner else username)
+    return chosen
 
 
 def _subject(finding: Finding):

@@ -25,8 +25,10 @@ from inventory.models import (
 )
 from inventory.paging import paged
 from inventory.posture import evaluate as posture
+from inventory.posture import report
 from inventory.posture.evidence import evidence_map
 from inventory.posture.services import attestation_create
+from inventory.posture.titles import framework_title, titled
 from nhi_portal.decorators import portal_page
 from nhi_portal.exceptions import PortalError
 
@@ -55,7 +57,7 @@ def tool_posture(request, pk: int):
     context = {
         "tool": tool,
         "framework": framework,
-        "frameworks": Framework.objects.order_by("key"),
+        "frameworks": titled(Framework.objects.all()),
         "posture": posture.tool_posture(tool, framework, findings=findings),
         # The controls no detector assesses (most of SP 800-53) are listed on request, not on every view.
         "show_others": request.GET.get("others") == "1",
@@ -186,7 +188,7 @@ def compliance_overview(request):
     worst = failing_controls.select_related("control").order_by("-tools_failing", "control__order")[:10] if day else []
     context = {
         "framework": framework,
-        "frameworks": Framework.objects.order_by("key"),
+        "frameworks": titled(Framework.objects.all()),
         "day": day,
         "coverage": coverage,
         "tools": coverage.tools if coverage else 0,
@@ -209,6 +211,7 @@ def compliance_overview(request):
 @portal_page(role="oversight")
 def control_detail(request, pk: int):
     control = get_object_or_404(Control.objects.select_related("framework"), pk=pk)
+    control.framework.title = framework_title(control.framework)
     evidence = evidence_map()
     detectors = evidence.primary.get(control.ref, [])
     findings = (
@@ -279,34 +282,21 @@ def compliance_export(request):
 
     tools = AITool.objects.visible_to(request.user).exclude(status="retired").select_related("team").order_by("slug")
     rows = (
-        [tool.slug, tool.team.slug if tool.team else "", tool.environment, *[cell(tool.pk, c) for c in controls]]
+        [tool.slug, tool.name, tool.team.slug if tool.team else "", tool.environment,
+         *[cell(tool.pk, c) for c in controls]]
         for tool in tools.iterator(chunk_size=2000)
-    )
-    header = ["tool", "team", "environment", *[c.control_id for c in controls]]
+    )  # fmt: skip
+    # Names beside the ids: the tool's name after its slug, each control's title after its id in the header.
+    header = ["tool", "tool name", "team", "environment", *[f"{c.control_id} {c.title}" for c in controls]]
     return csv_response(f"posture-{framework.key}-{timezone.localdate()}.csv", header, rows)
 
 
 @portal_page(role="oversight")
 def compliance_report(request):
-    """A dated, print-friendly report across frameworks, with the catalog versions used."""
+    """The auditor's report: dated and printable (A4 and Letter), across frameworks, with the catalog versions used, a
+    tool x control matrix, the response times as incident-response evidence, attestations and exceptions, and a
+    sign-off block. A fixed number of queries whatever the estate's size (inventory.posture.report)."""
     only_assessed = request.GET.get("assessed") == "1"
-    sections = []
-    for framework in Framework.objects.order_by("key"):
-        day = posture.latest_day(framework)
-        worst = ControlSnapshot.objects.filter(control__framework=framework, day=day, tools_failing__gt=0).order_by(
-            "-tools_failing", "control__order"
-        )
-        families = _families(framework, day, expand="*") if day else []
-        if only_assessed:
-            families = [{**family, "others": []} for family in families if family["assessed"]]
-        sections.append(
-            {
-                "framework": framework,
-                "day": day,
-                "coverage": _coverage(framework, day),
-                "worst": worst.select_related("control")[:5] if day else [],
-                "families": families,
-            }
-        )
-    context = {"sections": sections, "today": timezone.now(), "only_assessed": only_assessed}
+    context = report.build(request.user, only_assessed=only_assessed, families_of=_families)
+    context |= {"today": timezone.now(), "only_assessed": only_assessed}
     return render(request, "inventory/posture/compliance_report.html", context)

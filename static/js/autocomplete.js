@@ -62,11 +62,17 @@
         remove.addEventListener("click", () => {
           option.remove();
           renderChosen();
+          changed();
           input.focus();
         });
         item.append(remove);
         chosen.append(item);
       }
+    }
+
+    // The hidden select is the form's control: tell listeners (a filter form that reloads on change) it changed.
+    function changed() {
+      select.dispatchEvent(new Event("change", { bubbles: true }));
     }
 
     function close() {
@@ -97,6 +103,7 @@
       input.value = "";
       close();
       status.textContent = `${result.label} chosen`;
+      changed();
     }
 
     function show(results) {
@@ -142,6 +149,8 @@
       if (!input.value) search();
     });
     input.addEventListener("blur", close);
+    // The search text is not a value of the form; only a choice changes it.
+    input.addEventListener("change", (event) => event.stopPropagation());
     input.addEventListener("keydown", (event) => {
       if (event.key === "ArrowDown") {
         event.preventDefault();
@@ -162,6 +171,7 @@
       } else if (event.key === "Backspace" && !input.value && multiple && select.selectedOptions.length) {
         select.selectedOptions[select.selectedOptions.length - 1].remove();
         renderChosen();
+        changed();
       }
     });
     renderChosen();

@@ -26,6 +26,7 @@ from tests.factories import BindingFactory, CredentialFactory, IdentityFactory, 
 pytestmark = pytest.mark.browser
 
 NHI, CSF = "OWASP-NHI-2025", "NIST-CSF-2.0"
+NHI_TITLE, CSF_TITLE = "OWASP NHI Top 10 (2025)", "NIST CSF 2.0"  # tabs name frameworks by title (issue 15)
 LEAKY, CHATTY, CLEAN = "Atlas Assistant", "Beacon Bot", "Cobalt Copilot"
 
 
@@ -106,7 +107,7 @@ def test_manager_reads_compliance_drills_down_and_exports(page, estate, sign_in)
 
     # The OWASP NHI overview by default: its pass rate across the three tools, and the controls failing most.
     tabs = page.get_by_role("navigation", name="Framework")
-    expect(tabs.locator("[aria-current=page]")).to_have_text(NHI)
+    expect(tabs.locator("[aria-current=page]")).to_have_text(NHI_TITLE)
     expect(page.locator("#overview h2").first).to_contain_text("OWASP")
     rate = page.locator(".stat", has_text="pass, over the")
     expect(rate.locator(".num")).to_have_text(estate.pass_rate)
@@ -123,10 +124,10 @@ def test_manager_reads_compliance_drills_down_and_exports(page, estate, sign_in)
 
     # Switch to NIST CSF 2.0 with the tab: #overview is swapped in place, the URL pushed, and PR.AA-01 (failing,
     # through the leaked key) shows its CSF 1.1 predecessor PR.AC-1.
-    swap_results(page, lambda: tabs.get_by_role("link", name=CSF).click(), target="#overview")
+    swap_results(page, lambda: tabs.get_by_role("link", name=CSF_TITLE).click(), target="#overview")
     expect(page).to_have_url(query_has(framework=CSF))
     expect(page).to_have_url(re.compile(r"/compliance/\?"))
-    expect(tabs.locator("[aria-current=page]")).to_have_text(CSF)
+    expect(tabs.locator("[aria-current=page]")).to_have_text(CSF_TITLE)
     expect(page.locator("#overview h2").first).to_contain_text("NIST Cybersecurity Framework")
     expect(page.get_by_role("heading", name="Compliance", level=1)).to_have_count(1)  # no page inside the page
     expect(worst_row(page, "PR.AA-01")).to_contain_text("CSF 1.1: PR.AC-1")
@@ -135,7 +136,7 @@ def test_manager_reads_compliance_drills_down_and_exports(page, estate, sign_in)
     expect(page.locator("#csv-export")).to_have_attribute("href", f"/compliance/export.csv?framework={CSF}")
 
     # Back to OWASP by its tab, then drill into the failing NHI2.
-    swap_results(page, lambda: tabs.get_by_role("link", name=NHI).click(), target="#overview")
+    swap_results(page, lambda: tabs.get_by_role("link", name=NHI_TITLE).click(), target="#overview")
     expect(page).to_have_url(query_has(framework=NHI))
     nhi2 = Control.objects.get(framework__key=NHI, control_id="NHI2")
     with page.expect_navigation():
@@ -156,7 +157,7 @@ def test_manager_reads_compliance_drills_down_and_exports(page, estate, sign_in)
     expect(page).to_have_url(re.compile(rf"/tools/{estate.leaky.pk}/posture/\?framework={NHI}$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Posture of {LEAKY} risk: critical")
     tool_tabs = page.get_by_role("navigation", name="Framework")
-    expect(tool_tabs.locator("[aria-current=page]")).to_have_text(NHI)
+    expect(tool_tabs.locator("[aria-current=page]")).to_have_text(NHI_TITLE)
     leaked = page.locator(f"#control-{nhi2.pk}")
     expect(leaked.locator(".chip.ps-fail")).to_have_text("Fail")
     expect(leaked.get_by_role("link", name="secret_in_prompt (critical)")).to_have_attribute(
@@ -192,7 +193,7 @@ def test_manager_reads_compliance_drills_down_and_exports(page, estate, sign_in)
     with page.expect_navigation():
         nav.get_by_role("link", name="Compliance", exact=True).click()
     expect(page).to_have_url(re.compile(r"/compliance/$"))
-    expect(tabs.locator("[aria-current=page]")).to_have_text(NHI)
+    expect(tabs.locator("[aria-current=page]")).to_have_text(NHI_TITLE)
     _screenshot_overview(page)
     with page.expect_download() as info:
         page.locator("#csv-export").click()
@@ -206,9 +207,11 @@ def test_manager_reads_compliance_drills_down_and_exports(page, estate, sign_in)
         Framework.objects.get(key=NHI)
         .controls.filter(retired_at__isnull=True)
         .order_by("order")
-        .values_list("control_id", flat=True)
+        .values_list("control_id", "title")
     )
-    assert header == ["tool", "team", "environment", *controls]
+    # Names beside the ids: the tool's name after its slug, each control's title after its id.
+    assert header == ["tool", "tool name", "team", "environment", *[f"{cid} {title}" for cid, title in controls]]
+    header = [*header[:4], *[cid for cid, _ in controls]]
     assert {"NHI2", "NHI6", "NHI10"} <= set(header)
     matrix = {row[0]: dict(zip(header, row, strict=True)) for row in body}
     assert sorted(matrix) == ["atlas-assistant", "beacon-bot", "cobalt-copilot"]

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 def test_the_matrix_goes_through_the_csv_helper(page_as, owner):
     team = TeamFactory(name="Formula team", slug="=cmd|'/c calc'!A0")
-    ToolFactory(owner=owner, slug="@sum", team=team, environment="prod")
-    ToolFactory(owner=owner, slug="plain", team=None, environment="dev")
+    ToolFactory(owner=owner, slug="@sum", name="=SUM(A1:A9)", team=team, environment="prod")
+    ToolFactory(owner=owner, slug="plain", name="Plain tool", team=None, environment="dev")
     response = page_as("manager").get(reverse("inventory:compliance_export"), {"framework": "OWASP-NHI-2025"})
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -25,10 +25,13 @@ def test_the_matrix_goes_through_the_csv_helper(page_as, owner):
     assert response["Content-Disposition"] == f'attachment; filename="posture-OWASP-NHI-2025-{day}.csv"'
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     controls = Control.objects.filter(framework__key="OWASP-NHI-2025", retired_at__isnull=True).order_by("order")
-    assert rows[0] == ["tool", "team", "environment", *controls.values_list("control_id", flat=True)]
+    # Names beside the ids: the tool's name after its slug, each control's title after its id.
+    titled = [f"{c.control_id} {c.title}" for c in controls]
+    assert rows[0] == ["tool", "tool name", "team", "environment", *titled]
+    assert "NHI2 Secret Leakage" in rows[0]
     by_tool = {row[0]: row for row in rows[1:]}
-    assert by_tool["'@sum"][:3] == ["'@sum", "'=cmd|'/c calc'!A0", "prod"]
-    assert by_tool["plain"][:3] == ["plain", "", "dev"]
+    assert by_tool["'@sum"][:4] == ["'@sum", "'=SUM(A1:A9)", "'=cmd|'/c calc'!A0", "prod"]
+    assert by_tool["plain"][:4] == ["plain", "Plain tool", "", "dev"]
     cells = {
         "pass",
         "fail",
@@ -37,7 +40,7 @@ def test_the_matrix_goes_through_the_csv_helper(page_as, owner):
         "not_assessed: not_scanned",
         "not_assessed: unmapped",
     }
-    assert set(by_tool["plain"][3:]) <= cells
+    assert set(by_tool["plain"][4:]) <= cells
 
 
 def test_the_matrix_can_hold_the_assessed_controls_only(page_as, owner):
@@ -50,10 +53,10 @@ def test_the_matrix_can_hold_the_assessed_controls_only(page_as, owner):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     primary = evidence_map().primary
     assessed = [
-        c.control_id
+        f"{c.control_id} {c.title}"
         for c in Control.objects.filter(framework__key="NIST-SP-800-53r5", retired_at__isnull=True).order_by("order")
         if primary.get(f"NIST-SP-800-53r5:{c.control_id}")
     ]
-    assert 0 < len(assessed) < 100 and rows[0][3:] == assessed
+    assert 0 < len(assessed) < 100 and rows[0][4:] == assessed
     # No identity: every assessed control is not assessed for it, for want of anything to examine.
-    assert set(rows[1][3:]) == {"not_assessed: no_subjects"}
+    assert set(rows[1][4:]) == {"not_assessed: no_subjects"}

@@ -1,6 +1,7 @@
 """Posture: the catalog loads idempotently, every detector maps to the three core frameworks, controls pass, fail
 or are not assessed, attestations expire, snapshots are set-based, and managers read without changing anything."""
 
+import csv
 import json
 import shutil
 from datetime import timedelta
@@ -162,9 +163,11 @@ def test_overview_content_and_csv(page_as, leaky_tool):
         .decode()
         .splitlines()
     )
-    header = csv_lines[0].split(",")
-    assert header[:3] == ["tool", "team", "environment"] and "NHI2" in header
-    leaky_row = next(line.split(",") for line in csv_lines if line.startswith("leaky,"))
+    rows = list(csv.reader(csv_lines))
+    # Names beside the ids: the tool's name after its slug, each control's title after its id.
+    header = [cell.split(" ", 1)[0] if n >= 4 else cell for n, cell in enumerate(rows[0])]
+    assert rows[0][:4] == ["tool", "tool name", "team", "environment"] and "NHI2 Secret Leakage" in rows[0]
+    leaky_row = next(row for row in rows if row[0] == "leaky")
     assert leaky_row[header.index("NHI2")] == "fail" and leaky_row[header.index("NHI6")] == "not_assessed: unmapped"
 
 

@@ -38,7 +38,7 @@ def estate(users):
         made = {"tools": [], "grants": []}
         for i in range(n):
             tool = ToolFactory(owner=owner, name=f"Helpdesk Copilot {i}")
-            identity = IdentityFactory(owner=owner, name=f"svc-crm-reader-{i}")
+            identity = IdentityFactory(owner=owner, name=f"svc-crm-reader-{i}", provider="atlassian")
             BindingFactory(tool=tool, identity=identity)
             credential = CredentialFactory(identity=identity, expires_at=now + timedelta(days=3))
             grant = GrantFactory(identity=identity, tool=tool, expires_at=now + timedelta(days=40))

@@ -42,7 +42,10 @@ def test_a_scope_of_another_provider_is_refused_and_files_nothing(setup, page_as
             "justification": "The bot reads the repository to answer questions.", "duration_days": 7}  # fmt: skip
     response = page_as("owner").post(NEW, data)
     assert response.status_code == 400
-    assert "Select valid choices." in response.content.decode()
+    # The service's rule, in its words (approvals.services.request_file): the form no longer decides it.
+    assert "svc-zendesk is a zendesk identity; it can only be granted zendesk scopes, not github:contents:read." in (
+        response.content.decode()
+    )
     assert not AccessRequest.objects.exists()
 
 

@@ -71,6 +71,7 @@ SCOPES = [
     ("github", "github:secrets:read", "admin", True, "Read repository and organisation secrets."),
     ("github", "github:admin:org", "admin", True, "Administer the organisation."),
     ("salesforce", "salesforce:customer:read", "read", True, "Read customer records (PII)."),
+    ("salesforce", "salesforce:case:write", "write", True, "Create and update customer cases and their comments."),
     ("zendesk", "zendesk:tickets:read", "read", True, "Read support tickets, including customer messages."),
     ("zendesk", "zendesk:tickets:write", "write", True, "Reply to and update support tickets."),
     ("pagerduty", "pagerduty:incidents:write", "write", False, "Open, route and resolve incidents."),
@@ -192,7 +193,8 @@ IDENTITIES = [
              [("aws:s3:read", "analytics-agent", 4, 30, "arn:aws:s3:::analytics-exports/*"),
               ("aws:iam:admin", "analytics-agent", None, None, "")],
              external_id="arn:aws:iam::123456789012:role/analytics"),
-    Identity("svc-docs-reader", "service_account", "confluence", "owner", "staging",
+    # Confluence is Atlassian's: its scopes (confluence:*, jira:*) are registered under that provider.
+    Identity("svc-docs-reader", "service_account", "atlassian", "owner", "staging",
              [Cred(age=30, rotated=5, expires_in=85, used=0)], []),
     Identity("svc-legacy-summarizer", "api_key", "openai", "owner", "prod",
              [Cred(age=700, rotated=None, expires_in=None, used=None)], [], used=None),
@@ -202,15 +204,23 @@ IDENTITIES = [
 ]  # fmt: skip
 
 
-# requester, tool, identity, [(scope, resource)], days, justification
+# requester, tool, identity, [(scope, resource)], days, justification. Each asks for scopes of the identity's own
+# provider, as request_file requires.
 DEMO_REQUESTS = [
-    ("owner", "release-agent", "svc-release-agent", [("jira:issue:write", "project:PAY")], 14,
-     "The release agent files a change ticket in the PAY project for every release it starts."),
+    ("owner", "release-agent", "svc-release-agent", [("deploy:release:write", "project:checkout/*")], 14,
+     "The release agent also ships the checkout project, whose pipeline moved to the deploy API this quarter."),
     ("owner", "docs-mcp", "svc-docs-reader", [("jira:issue:read", "project:ENG")], 30,
      "IDE assistants using the docs server should link the Jira issues that engineering docs reference."),
-    ("owner2", "support-bot", "svc-crm-reader", [("zendesk:tickets:write", "")], 7,
-     "The bot should post the account summary it reads back into the customer's ticket."),
+    ("owner2", "support-bot", "svc-crm-reader", [("salesforce:case:write", "")], 7,
+     "The bot should log the account summary it reads as a comment on the customer's open case."),
 ]  # fmt: skip
+
+# Pending requests earlier versions of this command filed for another provider's scopes, which request_file now
+# refuses; withdrawn on the next run so a demo database converges.
+WITHDRAWN_DEMO_JUSTIFICATIONS = (
+    "The release agent files a change ticket in the PAY project for every release it starts.",
+    "The bot should post the account summary it reads back into the customer's ticket.",
+)
 
 
 # Filed by the owner and approved by security through the workflow, so that the gateway walkthrough (README, "Enforce
@@ -253,6 +263,7 @@ class Command(BaseCommand):
             for spec in IDENTITIES:
                 self._credentials(identities[spec.name], spec)
                 self._grants(identities[spec.name], spec, scopes, tools)
+            self._withdraw_cross_provider_requests()
             self._requests(users, tools, identities, scopes)
             self._posture_history(live_tools=sum(spec.status != "retired" for spec in TOOLS))
         self.stdout.write(
@@ -361,6 +372,14 @@ class Command(BaseCommand):
                     "expires_at": now + timedelta(days=expires_in) if expires_in is not None else None,
                     "last_used_at": _ago(now, used),
                 },
+            )
+
+    def _withdraw_cross_provider_requests(self) -> None:
+        for request in AccessRequest.objects.filter(
+            status="pending", justification__in=WITHDRAWN_DEMO_JUSTIFICATIONS
+        ).select_related("requester"):
+            approval_services.request_cancel(
+                actor=request.requester, request_id=request.pk, comment="Asked for another provider's scope."
             )
 
     def _requests(self, users, tools, identities, scopes) -> None:

@@ -16,7 +16,6 @@ number of tools, findings or controls.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.db.models import CharField, Count, OuterRef, Subquery
 from django.db.models.functions import Cast
@@ -24,7 +23,7 @@ from django.utils import timezone
 
 from inventory import selectors
 from inventory.detection import registry
-from inventory.detection.measures import WINDOW, Measure, response_measures
+from inventory.detection.measures import WINDOW, Measure, duration_text, response_measures
 from inventory.models import (
     AITool,
     Attestation,
@@ -55,23 +54,6 @@ CELLS = {
     posture.NOT_SCANNED: ("?", "not scanned since the tool changed", "not_assessed"),
     posture.NO_SUBJECTS: ("\u2013", "nothing to examine", "not_assessed"),  # an en dash
 }
-
-
-def duration_text(value: timedelta | None) -> str:
-    """'42 s', '3 min 5 s', '2 h 10 min', '3 d 4 h': short enough for a table cell, exact enough for an auditor."""
-    if value is None:
-        return "—"
-    seconds = round(value.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 @dataclass

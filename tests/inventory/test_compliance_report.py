@@ -14,11 +14,12 @@ from django.utils import timezone
 
 from inventory.choices import CredentialStorage
 from inventory.detection import registry
+from inventory.detection.measures import duration_text
 from inventory.detection.scan import scan_create, scan_run
 from inventory.detection.triage import findings_suppress
 from inventory.models import Control, Finding, Framework, FrameworkSnapshot
 from inventory.posture import evaluate as posture
-from inventory.posture.report import MATRIX_TOOLS, duration_text
+from inventory.posture.report import MATRIX_TOOLS
 from inventory.posture.services import attestation_create
 from inventory.posture.titles import framework_title
 from tests.factories import BindingFactory, CredentialFactory, IdentityFactory, ToolFactory

@@ -71,6 +71,16 @@ def changes_record_query(
     transaction.on_commit(targeted_run_schedule)
 
 
+# A change row's topic may name several, separated by this: what one write changed at once.
+TOPIC_SEPARATOR = ","
+SOURCE_RUN_TOPICS = TOPIC_SEPARATOR.join(("source", "identity", "credential"))
+
+
+def topics_of(rows_topics) -> set[str]:
+    """The topics the change rows name, each row's split at TOPIC_SEPARATOR."""
+    return {topic for topics in rows_topics for topic in topics.split(TOPIC_SEPARATOR)}
+
+
 def changes_after_source_run(run_id: int) -> None:
     """After an import from a discovery source committed: every identity it created, changed, saw again or marked
     gone is a changed subject, in one statement however many rows the file had; then one run is queued."""
@@ -83,16 +93,17 @@ def changes_after_source_run(run_id: int) -> None:
          WHERE {source.last_run} = %s OR {source.first_run} = %s
             OR ({source.kind} = %s AND {source.account} = %s AND {source.gone_at} >= %s)
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        for topic in ("source", "identity", "credential"):
-            cursor.execute(
-                f"""INSERT INTO {change} ({change.key_type}, {change.key_id}, {change.topic}, {change.observed_at},
-                                          {change.claim})
-                    SELECT {literal(DetectionChange.KeyType.IDENTITY)}, t.{source.identity}, %s, %s, ''
-                      FROM ({touched}) t""",
-                [topic, datetime_param(run["started_at"]), run_id, run_id, run["kind"], run["account"],
-                 datetime_param(run["started_at"])],
-            )  # fmt: skip
+    # One row per identity naming its three topics (TOPIC_SEPARATOR), not three rows: a 100,000-user first import
+    # wrote 300,000 of them.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {change} ({change.key_type}, {change.key_id}, {change.topic}, {change.observed_at},
+                                      {change.claim})
+                SELECT {literal(DetectionChange.KeyType.IDENTITY)}, t.{source.identity}, %s, %s, ''
+                  FROM ({touched}) t""",
+            [SOURCE_RUN_TOPICS, datetime_param(run["started_at"]), run_id, run_id, run["kind"], run["account"],
+             datetime_param(run["started_at"])],
+        )  # fmt: skip
     targeted_run_schedule()
 
 

@@ -80,7 +80,7 @@ def targeted_run() -> dict:
     if claim is None:
         return {"changes": 0}
     started = time.perf_counter()
-    topics = set(DetectionChange.objects.filter(claim=claim).values_list("topic", flat=True).distinct())
+    topics = changes.topics_of(DetectionChange.objects.filter(claim=claim).values_list("topic", flat=True).distinct())
     identities = DetectionChange.objects.filter(claim=claim, key_type="identity").values_list("key_id", flat=True)
     context = registry.Context(now=timezone.now(), thresholds=registry.thresholds())
     results: dict[str, dict] = {}

@@ -142,7 +142,7 @@ def test_an_import_run_is_one_statement_and_one_run(owner, security, monkeypatch
     )  # fmt: skip
     changes_after_source_run(run.pk)
     assert len(queued) == 1
-    assert set(DetectionChange.objects.filter(topic="source").values_list("key_id", flat=True)) == {
+    assert set(DetectionChange.objects.filter(topic="source,identity,credential").values_list("key_id", flat=True)) == {
         i.pk for i in identities
     }
 

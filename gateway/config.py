@@ -71,7 +71,9 @@ class Config:
     port: int
     human: Human
     upstreams: tuple[Upstream, ...]
-    usage_flush_ms: int = 200
+    # Usage reports are batched: sent every flush_ms, or as soon as max_batch are waiting (see portal.PortalClient).
+    usage_flush_ms: int = 1000
+    usage_max_batch: int = 500
     # Host header values accepted besides the listen address (the name clients use behind a proxy): the check
     # that keeps a web page from rebinding its own name to the gateway's address.
     allowed_hosts: tuple[str, ...] = ()
@@ -114,9 +116,11 @@ def parse(raw: dict[str, Any], environ) -> Config:
     usage = raw.get("usage", {})
     if not isinstance(usage, dict):
         raise ConfigError("usage", "must be a table")
-    _only(usage, "usage.", {"flush_ms"})
-    flush = _int(usage, "usage.flush_ms", default=200, low=10, high=60_000)
-    return Config(portal, host, port, human, parsed, flush, tuple(allowed_hosts))
+    _only(usage, "usage.", {"flush_ms", "max_batch"})
+    flush = _int(usage, "usage.flush_ms", default=1000, low=10, high=60_000)
+    # The portal takes at most 1,000 events in one POST /events/.
+    max_batch = _int(usage, "usage.max_batch", default=500, low=1, high=1000)
+    return Config(portal, host, port, human, parsed, flush, max_batch, tuple(allowed_hosts))
 
 
 def _portal(table: dict, environ) -> Portal:

@@ -208,7 +208,7 @@ def build_server(gateway: Gateway) -> Server:
 def build_app(config: Config):
     """The ASGI app: the MCP endpoint at /mcp, with the upstream connections and the usage reporter living as long as
     the app does."""
-    portal = PortalClient(config.portal, flush_seconds=config.usage_flush_ms / 1000)
+    portal = PortalClient(config.portal, flush_seconds=config.usage_flush_ms / 1000, max_batch=config.usage_max_batch)
     pool = UpstreamPool(config.upstreams)
     gateway = Gateway(config, pool, portal, Identifier(config.human))
     server = build_server(gateway)

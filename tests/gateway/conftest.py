@@ -43,7 +43,9 @@ def estate(transactional_db, owner):
             "token": gateway_token("gw", "docs-mcp")}  # fmt: skip
 
 
-def config_text(*, portal: str, port: int, upstream: str, human: str = "", timeout_ms: int = 2000) -> str:
+def config_text(
+    *, portal: str, port: int, upstream: str, human: str = "", timeout_ms: int = 2000, flush_ms: int = 50
+) -> str:
     human = human or 'mode = "header"\nheader = "X-Forwarded-User"'
     return f"""
 [portal]
@@ -59,7 +61,7 @@ port = {port}
 {human}
 
 [usage]
-flush_ms = 50
+flush_ms = {flush_ms}
 
 [[upstream]]
 name = "docs"
@@ -84,11 +86,14 @@ def gateway_for(live_server, sample, estate):
     """Start a gateway in front of the sample upstream; returns its MCP URL. Stopped after the test."""
     started = []
 
-    def start(*, portal: str | None = None, human: str = "", upstream: str | None = None, timeout_ms: int = 2000):
+    def start(
+        *, portal: str | None = None, human: str = "", upstream: str | None = None, timeout_ms: int = 2000,
+        flush_ms: int = 50,
+    ):  # fmt: skip
         port = free_port()
         upstream = upstream or f'url = "{sample}/mcp"'
         text = config_text(portal=portal or live_server.url, port=port, upstream=upstream, human=human,
-                           timeout_ms=timeout_ms)  # fmt: skip
+                           timeout_ms=timeout_ms, flush_ms=flush_ms)  # fmt: skip
         started.append(start_gateway(text, estate["token"], port))
         return f"http://127.0.0.1:{port}/mcp"
 

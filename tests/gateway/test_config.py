@@ -66,12 +66,22 @@ def test_the_example_config_is_valid():
         ({"upstream__headers_env": {"Authorization": "UNSET_VAR"}}, "upstream[0].headers_env"),
         ({"upstream__map": [{"tool": "a", "scope": "s", "resource": "x:{a"}]}, "upstream[0].map[0].resource"),
         ({"upstream__map": [{"tool": "a"}]}, "upstream[0].map[0].scope"),
+        ({"usage": {"flush_ms": 0}}, "usage.flush_ms"),
+        ({"usage": {"max_batch": 1001}}, "usage.max_batch"),  # more than the portal takes in one POST
+        ({"usage": {"flush": 100}}, "usage.flush"),
     ],
 )
 def test_each_error_names_its_key(overrides, key):
     with pytest.raises(ConfigError) as raised:
         parse(_config(**overrides), ENV)
     assert raised.value.key == key
+
+
+def test_usage_batching_is_optional_and_bounded():
+    config = parse(_config(), ENV)
+    assert (config.usage_flush_ms, config.usage_max_batch) == (1000, 500)
+    config = parse(_config(usage={"flush_ms": 250, "max_batch": 1000}), ENV)
+    assert (config.usage_flush_ms, config.usage_max_batch) == (250, 1000)
 
 
 def test_header_mode_off_loopback_needs_a_trusted_proxy():

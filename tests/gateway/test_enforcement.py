@@ -61,6 +61,18 @@ def test_an_allowed_call_reaches_the_upstream_and_its_usage_links_to_the_decisio
     assert (used.tool, used.identity, used.scope) == (estate["tool"], estate["identity"], estate["scope"])
 
 
+def test_usage_is_reported_in_batches_and_what_is_queued_is_sent_when_the_gateway_stops(gateway_for, sample, estate):
+    url = gateway_for(flush_ms=60_000)  # nothing is due for a minute: only the stop sends it
+    for _ in range(3):
+        assert call(url, "search_docs", space="ENG", query="deploy")["ok"]
+    time.sleep(0.5)
+    assert not AccessEvent.objects.filter(kind="observed").exists()
+    gateway_for.started[-1].stop()  # SIGTERM, as a service manager stops it
+    used = AccessEvent.objects.filter(kind="observed")
+    decisions = set(AccessEvent.objects.filter(kind="decision", decision="allow").values_list("pk", flat=True))
+    assert used.count() == 3 and set(used.values_list("decision_event_id", flat=True)) == decisions
+
+
 def test_a_denied_call_never_reaches_the_upstream(gateway_for, sample):
     url = gateway_for()
     before = calls(sample)

@@ -51,6 +51,21 @@ _SUBJECT = {AITool: SubjectType.TOOL, ServiceIdentity: SubjectType.IDENTITY, Cre
 
 _SCOPE_RISK = {"read": 0, "write": 1, "admin": 2}
 
+PROVIDER_BOUND = (
+    "This identity holds live grants of its provider's scopes; it keeps its provider until they are revoked (a grant "
+    "of one provider's scope is never held by another provider's identity)."
+)
+
+
+def provider_bound(identity_ids) -> set[int]:
+    """The identities among these that hold an active grant: their provider does not change (by page, API or import),
+    since every grant was approved for a scope of that provider."""
+    from .choices import GrantStatus
+    from .models import ScopeGrant
+
+    live = ScopeGrant.objects.filter(identity_id__in=list(identity_ids), status=GrantStatus.ACTIVE)
+    return set(live.values_list("identity_id", flat=True).distinct())
+
 
 def scope_risk_lowered(name: str, before, after) -> bool:
     """A scope's risk or sensitivity decides how many approvers every grant of it needs, at once: it is never lowered

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from inventory import facts
 from inventory.audit.record import audit_record, changed, snapshot
 from inventory.changes import changes_record
 from inventory.compromise import compromise_lift
@@ -160,6 +161,9 @@ def _guard(actor, kind: str, instance, data: dict[str, Any]) -> None:
             raise PortalError(f"{name.replace('_', ' ').capitalize()} cannot be in the future.", field=name)
     if kind == "credential" and instance.pk and instance.revoked_at and "revoked_at" in data and not data["revoked_at"]:
         raise PortalError("A revoked credential stays revoked; record a new one instead.", field="revoked_at")
+    moves = kind == "identity" and instance.pk and data.get("provider", instance.provider) != instance.provider
+    if moves and facts.provider_bound({instance.pk}):
+        raise PortalError(facts.PROVIDER_BOUND, field="provider")
     if roles.is_security(actor):
         return
     if (

@@ -94,13 +94,7 @@ def request_file(
         raise PortalError("Pick at least one scope.", field="scopes")
     # An identity holds scopes at its own provider only: a GitHub App cannot be granted a Jira scope. The rule lives
     # here, not in the form, so that the page, the API, renewals and the demo data all meet it.
-    foreign = sorted({item.scope.name for item in items if item.scope.provider != identity.provider})
-    if foreign:
-        raise PortalError(
-            f"{identity.name} is a {identity.provider} identity; it can only be granted {identity.provider} scopes, "
-            f"not {', '.join(foreign)}.",
-            field="scopes",
-        )
+    _same_provider(identity, [item.scope for item in items])
     for item in items:
         if item.resource_constraint and canonical_resource(item.resource_constraint) != item.resource_constraint:
             # Resources are matched in canonical form; a pattern that is not canonical would never match as written.
@@ -203,6 +197,16 @@ def _lock_request(request_id: int) -> AccessRequest:
 
 
 @transaction.atomic
+def _same_provider(identity, scopes) -> None:
+    foreign = sorted({scope.name for scope in scopes if scope.provider != identity.provider})
+    if foreign:
+        raise PortalError(
+            f"{identity.name} is a {identity.provider} identity; it can only be granted {identity.provider} scopes, "
+            f"not {', '.join(foreign)}.",
+            field="scopes",
+        )
+
+
 def request_decide(*, actor, request_id: int, kind: str, comment: str = "") -> AccessRequest:
     """Approve or deny. Security only, never the requester, each approver once; 409 once not pending."""
     if not roles.is_security(actor):
@@ -220,6 +224,10 @@ def request_decide(*, actor, request_id: int, kind: str, comment: str = "") -> A
         )
     if request.decisions.filter(approver=actor).exists():
         raise Conflict("You have already decided on this request; a second approval must come from someone else.")
+    if kind == "approve":
+        # Against the identity as it is now: its provider may have changed since filing (and a request filed before
+        # the rule existed never met it). Refused here, so no grant of another provider's scope is issued.
+        _same_provider(request.identity, [item.scope for item in request.items.select_related("scope")])
     _tighten_policy(request)
     _decide(request, approver=actor, kind=kind, comment=comment.strip())
     return request

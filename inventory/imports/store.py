@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import Exists, OuterRef
 
+from inventory import facts
 from inventory.audit.record import ObjectChange
 from inventory.choices import GrantStatus
 from inventory.facts import lowered, scope_risk_lowered
@@ -195,9 +196,16 @@ def write(rows: dict[str, list[tuple[int, Row]]], known: Known, writing: Writing
     tools = {slug: t["id"] for slug, t in known.tools.items()} | {key[0]: pk for key, pk in upsert.pks.items()}
 
     upsert = Upsert(ServiceIdentity)
+    stored = [(known.identities.get(row["name"]), row) for _, row in rows["identities"]]
+    moved = {now["id"] for now, row in stored if now and row.get("provider", now["provider"]) != now["provider"]}
+    bound = facts.provider_bound(moved) if moved else set()
     for i, row in rows["identities"]:
         values = _values(row, [name for name in SPECS["identities"] if name not in ("owner", "tools")])
         values["owner_id"] = known.users[row["owner"]].pk
+        current = known.identities.get(row["name"])
+        if current and current["id"] in bound and values.get("provider", current["provider"]) != current["provider"]:
+            values["provider"] = current["provider"]
+            writing.warnings.add("identities", i, "provider", facts.PROVIDER_BOUND)
         writing.hold_lowered("identities", i, ServiceIdentity, known.identities.get(row["name"]), values)
         upsert.put((row["name"],), known.identities.get(row["name"]), values)
     counts["identities"] = writing.saved(upsert)

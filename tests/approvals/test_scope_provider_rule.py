@@ -101,3 +101,43 @@ def test_the_schema_documents_the_rule_and_its_400(api_as):
     assert "400" in create["responses"]
     body = create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert "provider" in schema["components"]["schemas"][body]["properties"]["scopes"]["description"]
+
+
+def test_a_provider_flipped_after_filing_cannot_be_approved(api_as, owner, security, tool, identity, scopes, jira):
+    """Found by review: flip the identity to the scope's provider, file, flip back, and security approved a
+    cross-provider grant. Approval re-checks the identity as it is now, through the API as through the service."""
+    client = api_as("owner")
+    assert (
+        client.patch(f"/api/v1/identities/{identity.pk}/", {"provider": "atlassian"}, format="json").status_code == 200
+    )
+    body = {"tool": "helpdesk", "identity": "svc-helpdesk", "scopes": ["jira:issue:write"],
+            "justification": JUSTIFICATION, "duration_days": 7}  # fmt: skip
+    assert client.post("/api/v1/requests/", body, format="json").status_code == 201
+    assert client.patch(f"/api/v1/identities/{identity.pk}/", {"provider": "github"}, format="json").status_code == 200
+    request = AccessRequest.objects.get()
+    answer = api_as("security").post(f"/api/v1/requests/{request.pk}/approve/", {}, format="json")
+    assert answer.status_code == 400 and answer.json() == {"scopes": [MESSAGE]}
+    request.refresh_from_db()
+    assert request.status == "pending" and not request.decisions.exists()
+    assert not identity.grants.exists()
+
+
+def test_an_identity_holding_grants_keeps_its_provider(api_as, owner, security, identity, file_request):
+    services.request_decide(actor=security, request_id=file_request("read").pk, kind="approve")
+    assert identity.grants.filter(status="active").exists()
+    for role in ("owner", "security"):
+        answer = api_as(role).patch(f"/api/v1/identities/{identity.pk}/", {"provider": "atlassian"}, format="json")
+        assert answer.status_code == 400 and "provider" in answer.json()
+    identity.refresh_from_db()
+    assert identity.provider == "github"
+
+
+def test_import_keeps_the_provider_of_an_identity_holding_grants(api_as, owner, security, identity, file_request):
+    services.request_decide(actor=security, request_id=file_request("read").pk, kind="approve")
+    document = {"identities": [{"name": "svc-helpdesk", "kind": "service_account", "provider": "atlassian", "owner": "owner",
+                                "environment": "dev"}]}  # fmt: skip
+    answer = api_as("security").post("/api/v1/import/", document, format="json")
+    assert answer.status_code == 200, answer.content
+    identity.refresh_from_db()
+    assert identity.provider == "github"
+    assert "live grants" in str(answer.json())

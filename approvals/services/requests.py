@@ -196,7 +196,6 @@ def _lock_request(request_id: int) -> AccessRequest:
     return AccessRequest.objects.select_for_update(of=("self",)).select_related("tool").get(pk=request_id)
 
 
-@transaction.atomic
 def _same_provider(identity, scopes) -> None:
     foreign = sorted({scope.name for scope in scopes if scope.provider != identity.provider})
     if foreign:
@@ -207,6 +206,7 @@ def _same_provider(identity, scopes) -> None:
         )
 
 
+@transaction.atomic
 def request_decide(*, actor, request_id: int, kind: str, comment: str = "") -> AccessRequest:
     """Approve or deny. Security only, never the requester, each approver once; 409 once not pending."""
     if not roles.is_security(actor):

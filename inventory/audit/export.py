@@ -7,6 +7,8 @@ after it read past its id, and every line a SIEM holds is one the hash chain cov
 row's leaf hash covers (`type` says which stream), merged across the two streams by the time the portal recorded it.
 """
 
+import base64
+import binascii
 import heapq
 import json
 import re
@@ -37,6 +39,17 @@ class BadCursor(ValueError):
     """The cursor is not one this export gave out."""
 
 
+def _legacy(text: str) -> str:
+    """The first form of the cursor (base64 of `EVENT:ENTRY`, given out for a day before the plain form), as the SIEM
+    push may have stored it: read once more, never given out. Anything else reads as nothing."""
+    if len(text) > 64:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return ""
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Positions in both streams: the last access event id and the last audit entry id read."""
@@ -48,10 +61,13 @@ class Cursor:
         return f"{self.event_id}:{self.entry_id}"
 
     @classmethod
-    def decode(cls, text: str | None) -> "Cursor":
+    def decode(cls, text: str | None, *, legacy: bool = False) -> "Cursor":
+        """`legacy`: also the first form, for the cursor the SIEM push stored (the API reads the documented form)."""
         if not text:
             return cls()
         match = _CURSOR.fullmatch(text)
+        if match is None and legacy:
+            match = _CURSOR.fullmatch(_legacy(text))
         if match is None:
             raise BadCursor("not a cursor this export gave out")
         return cls(int(match[1]), int(match[2]))

@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from inventory.audit.export import Cursor, Page, dumps, export_page, line_time
+from inventory.audit.export import BadCursor, Cursor, Page, dumps, export_page, line_time
 from inventory.models import AccessEvent, AuditEntry, ExportCursor
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,11 @@ def push_pending() -> dict:
         try:
             with transaction.atomic():
                 state = ExportCursor.objects.select_for_update().get(name=CURSOR_NAME)
-                page = export_page(Cursor.decode(state.cursor), limit)
+                try:
+                    cursor = Cursor.decode(state.cursor, legacy=True)
+                except BadCursor as error:  # recorded and shown, not retried silently forever
+                    raise SinkError(f"stored cursor {state.cursor[:64]!r}: {error}") from error
+                page = export_page(cursor, limit)
                 if not page.lines:
                     break
                 _send(url, page)
@@ -181,7 +185,10 @@ def siem_push_lag() -> float | None:
     if not sink_url():
         return None
     text = ExportCursor.objects.filter(name=CURSOR_NAME).values_list("cursor", flat=True).first() or ""
-    cursor = Cursor.decode(text)
+    try:
+        cursor = Cursor.decode(text, legacy=True)
+    except BadCursor:  # the push stops on it (and records why): its lag runs from the start, as it then would
+        cursor = Cursor()
     oldest: list[datetime] = []
     for model, position, time_field in (
         (AccessEvent, cursor.event_id, "recorded_at"),

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from inventory import tasks
 from inventory.audit import siem
-from inventory.models import ExportCursor
+from inventory.models import AuditEntry, ExportCursor
 
 from .helpers import entries, events, seal
 
@@ -162,3 +162,29 @@ def test_without_a_sink_the_job_does_nothing(settings):
 def test_unsafe_or_unknown_sinks_are_refused(url):
     with pytest.raises(ImproperlyConfigured):
         siem.check_sink_url(url)
+
+
+def test_a_cursor_stored_in_the_first_form_still_reads(settings, syslog_receiver):
+    """Found by review: the push's stored cursor was base64 of `EVENT:ENTRY` before the plain form; after the upgrade
+    the push must carry on from it, not fail silently on every run."""
+    import base64
+
+    settings.SIEM_PUSH_URL = f"syslog+tcp://127.0.0.1:{syslog_receiver.server_address[1]}"
+    entries(2)
+    seal()
+    first_entry = AuditEntry.objects.order_by("pk").values_list("pk", flat=True).first()
+    legacy = base64.urlsafe_b64encode(f"0:{first_entry}".encode()).decode().rstrip("=")
+    ExportCursor.objects.create(name="siem", cursor=legacy)
+    assert siem.push_pending()["delivered"] == 1  # the second entry only: the first was read before the upgrade
+    assert ExportCursor.objects.get(name="siem").cursor.endswith(f":{first_entry + 1}")
+
+
+def test_an_unreadable_stored_cursor_is_recorded_as_the_error(settings, syslog_receiver):
+    settings.SIEM_PUSH_URL = f"syslog+tcp://127.0.0.1:{syslog_receiver.server_address[1]}"
+    entries(1)
+    seal()
+    ExportCursor.objects.create(name="siem", cursor="not-a-cursor")
+    with pytest.raises(siem.SinkError):
+        siem.push_pending()
+    assert siem.siem_push_lag() > 0  # readiness and metrics still answer
+    assert "not a cursor" in ExportCursor.objects.get(name="siem").last_error

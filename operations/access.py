@@ -50,6 +50,8 @@ def operations_access(request) -> Access:
         except exceptions.AuthenticationFailed:
             return Access.BAD_CREDENTIALS
         user = authenticated[0] if authenticated else None
+        if authenticated:
+            request.auth = authenticated[1]  # so that its use is recorded (operations.token_use), as DRF's views do
     else:
         user = request.user
     if user is None or not user.is_authenticated:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from django.core.signals import request_finished
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, IntegrityError, connection
 from django.dispatch import receiver
 from django.utils import timezone
 from knox.models import get_token_model
@@ -67,8 +67,11 @@ def _record_due(**kwargs) -> None:
     _due.digest = None
     try:
         record(digest, timezone.now())
-    except DatabaseError:
-        logger.warning("could not record an API token's last use", exc_info=True)
+    except IntegrityError:  # revoked between the answer and the record: nothing to record
+        return
+    except DatabaseError as error:
+        # Without the exception's text: the database's detail names the key, and the key is the token's digest.
+        logger.warning("could not record an API token's last use: %s", type(error).__name__)
         return
     _remember(digest)
 
@@ -76,7 +79,8 @@ def _record_due(**kwargs) -> None:
 def _remember(digest: str) -> None:
     now = time.monotonic()
     if len(_recorded) >= _REMEMBER_AT_MOST:
-        stale = [key for key, at in _recorded.items() if now - at >= RECORD_EVERY.total_seconds()]
+        # A copy: other threads of this process add to it meanwhile.
+        stale = [key for key, at in list(_recorded.items()) if now - at >= RECORD_EVERY.total_seconds()]
         for key in stale:
             _recorded.pop(key, None)
     _recorded[digest] = now

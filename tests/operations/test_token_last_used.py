@@ -145,3 +145,41 @@ def test_recorded_through_a_real_server(live_server, transactional_db):
     while _last_used(token) is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert _last_used(token) is not None
+
+
+@pytest.mark.django_db
+def test_a_token_scraping_metrics_or_readiness_is_recorded(security, settings):
+    """Found by review: /metrics and /readyz authenticate tokens outside DRF; a monitoring token read "never used"."""
+    token, text = AuthToken.objects.create(user=security)
+    assert _client(text).get("/metrics").status_code == 200
+    assert _last_used(token) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_record_racing_a_revoke_logs_no_digest(caplog):
+    """Found by review: a revoke committing while the record's insert waits on it fails the foreign key, and the
+    database's message names the key, which is the token's digest: the log must not carry it."""
+    import threading
+
+    from django.db import connections, transaction
+
+    token, _text = AuthToken.objects.create(user=UserFactory(username="racer"))
+    digest, deleted = token.digest, threading.Event()
+
+    def revoke():
+        try:
+            with transaction.atomic():
+                AuthToken.objects.filter(digest=digest).delete()
+                deleted.set()
+                time.sleep(1.0)  # the record's insert now waits on this row, then finds it gone
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=revoke)
+    thread.start()
+    assert deleted.wait(5)
+    token_use._due.digest = digest
+    with caplog.at_level("WARNING"):
+        token_use._record_due()
+    thread.join()
+    assert digest not in caplog.text and not TokenUse.objects.exists()

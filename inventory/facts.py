@@ -143,7 +143,8 @@ def fact_changes_confirm(*, actor, subject_type: str, subject_id: int, comment: 
             obj.save(update_fields=[*after, *(["updated_at"] if hasattr(obj, "updated_at") else [])])
             audit_record(actor=actor, action=f"{model._meta.model_name}.change_confirmed", obj=obj, before=before,
                          after=after, comment=comment)  # fmt: skip
-            _detect_now(subject_type, obj, after)
+        # Even when a later change superseded them all: the review finding resolves now, not at the nightly scan.
+        _detect_now(subject_type, obj, after or {change_field for c in pending for change_field in c.changes})
     FactChange.objects.filter(pk__in=[c.pk for c in pending]).update(reviewed_by=actor, reviewed_at=now)
     return len(pending)
 

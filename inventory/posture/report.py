@@ -16,6 +16,7 @@ number of tools, findings or controls.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db.models import CharField, Count, OuterRef, Subquery
 from django.db.models.functions import Cast
@@ -206,6 +207,7 @@ class Response:
     measures: list[tuple[Measure, str, str]]  # (measure, median text, p95 text)
     controls: list[tuple[Control, ControlSnapshot | None]]
     window_days: int
+    contain_within: str  # exposure_uncontained's threshold, as the controls are decided by it
 
 
 def response_evidence(sections: dict[int, Section]) -> Response:
@@ -230,7 +232,8 @@ def response_evidence(sections: dict[int, Section]) -> Response:
     by_control = {(snap.control_id, snap.day): snap for snap in snaps}
     pairs = [(c, by_control.get((c.pk, sections[c.framework_id].day))) for c in controls]
     pairs.sort(key=lambda pair: (pair[0].framework.title.casefold(), pair[0].order))
-    return Response(measures, pairs, WINDOW.days)
+    minutes = registry.thresholds()["exposure_contain_minutes"]
+    return Response(measures, pairs, WINDOW.days, duration_text(timedelta(minutes=minutes)))
 
 
 def build(user, *, only_assessed: bool, families_of) -> dict:

@@ -25,7 +25,12 @@ def query(ctx: Context):
     # was allowed, for a named human, before it acted, and nothing it did was seen without such an allow before it
     # (usage a gateway reports names the allow it followed; usage seen elsewhere names none).
     # Only a gateway account's asking counts: security may ask /authorize/ by hand, which mediates nothing.
-    gateways = get_user_model().objects.filter(groups__name=roles.GATEWAY, is_active=True).values("username")
+    gateways = (
+        get_user_model()
+        .objects.filter(groups__name=roles.GATEWAY, is_active=True)
+        .exclude(groups__name=roles.SECURITY)  # as roles.is_gateway reads it: security asking is never a gateway
+        .values("username")
+    )
     allowed_first = Exists(recent.filter(kind=AccessEvent.Kind.DECISION, decision=AccessEvent.Decision.ALLOW,
                                          on_behalf_of__isnull=False, source__in=gateways))  # fmt: skip
     acted_unasked = Exists(recent.filter(kind=AccessEvent.Kind.OBSERVED, decision_event__isnull=True))

@@ -35,6 +35,7 @@ from inventory.models import (
     FindingStatus,
     Framework,
     FrameworkSnapshot,
+    ToolIdentity,
 )
 from inventory.posture import evaluate as posture
 from inventory.posture.evidence import evidence_map
@@ -55,6 +56,10 @@ CELLS = {
     posture.NOT_SCANNED: ("?", "not scanned since the tool changed", "not_assessed"),
     posture.NO_SUBJECTS: ("\u2013", "nothing to examine", "not_assessed"),  # an en dash
 }
+# A pass that rests on a suppressed finding of a primary detector: posture counts it as a pass (security accepted the
+# exception), and the report must not let it read as a clean one.
+EXCEPTED = "excepted"
+CELLS[EXCEPTED] = ("E", "pass by exception: a finding is suppressed (see Exceptions)", "exception")
 
 
 @dataclass
@@ -79,6 +84,7 @@ class Section:
     response_controls: list[Control] = field(default_factory=list)
     # The matrix's own counts, evaluated now (the summary above it is the day's snapshot): (tool, control) results.
     passing: int = 0
+    excepted: int = 0  # of the passing, those resting on a suppressed finding
     failing: int = 0
     unassessed: int = 0
     controls_total: int = 0
@@ -116,6 +122,7 @@ def _matrix(sections: dict[int, Section], user, evidence) -> None:
         framework_id = control_framework.get(control_id)
         if framework_id is not None and tool_id in visible:
             by_framework[framework_id][tool_id].append((control_id, rank))
+    excepted = _excepted_pairs(evidence, control_framework.keys(), columns)
     chosen: dict[int, list[tuple[int, int]]] = {}
     for framework_id, section in sections.items():
         section.columns = columns.get(framework_id, [])
@@ -126,6 +133,11 @@ def _matrix(sections: dict[int, Section], user, evidence) -> None:
         results = [rank for cells in per_tool.values() for _, rank in cells]
         section.failing = sum(rank == posture.FAIL_RANK for rank in results)
         section.passing = sum(rank == posture.PASS_RANK for rank in results)
+        section.excepted = sum(
+            rank == posture.PASS_RANK and (tool_id, control_id) in excepted
+            for tool_id, cells in per_tool.items()
+            for control_id, rank in cells
+        )
         section.unassessed = len(results) - section.failing - section.passing
         chosen[framework_id] = sorted(failing.items(), key=lambda item: (-item[1], item[0]))[:MATRIX_TOOLS]
     wanted = {tool_id for rows in chosen.values() for tool_id, _ in rows}
@@ -136,10 +148,41 @@ def _matrix(sections: dict[int, Section], user, evidence) -> None:
         rows = []
         for tool_id, failing in chosen[framework_id]:
             rank_of = dict(per_tool[tool_id])
-            cells = [CELLS[rank_of.get(c.pk, posture.NOT_SCANNED)] for c in section.columns]
+            cells = [
+                CELLS[EXCEPTED if rank == posture.PASS_RANK and (tool_id, c.pk) in excepted else rank]
+                for c in section.columns
+                for rank in (rank_of.get(c.pk, posture.NOT_SCANNED),)
+            ]
             rows.append(MatrixRow(tools[tool_id], cells, failing))
         # Failing tools first, then by name: the rows an auditor asks about lead.
         section.rows = sorted(rows, key=lambda row: (-row.failing, row.tool.name.casefold()))
+
+
+def _excepted_pairs(evidence, control_ids, columns) -> set[tuple[int, int]]:
+    """(tool id, control id) pairs where a primary detector's finding on the tool, or on an identity bound to it, is
+    suppressed: the same reach posture gives findings. Suppressed findings are few; two queries."""
+    refs = {c.ref: c.pk for cols in columns.values() for c in cols if c.pk in control_ids}
+    controls_of: dict[str, list[int]] = defaultdict(list)
+    for ref, pk in refs.items():
+        for detector in evidence.primary.get(ref, ()):
+            controls_of[detector].append(pk)
+    suppressed = list(
+        Finding.objects.filter(status=FindingStatus.SUPPRESSED, detector__in=list(controls_of))
+        .order_by()
+        .values_list("tool_id", "identity_id", "detector")
+    )
+    bound: dict[int, list[int]] = defaultdict(list)
+    identities = {identity for _, identity, _ in suppressed if identity is not None}
+    for tool_id, identity_id in ToolIdentity.objects.filter(identity_id__in=identities).values_list(
+        "tool_id", "identity_id"
+    ):
+        bound[identity_id].append(tool_id)
+    pairs = set()
+    for tool_id, identity_id, detector in suppressed:
+        tools = {tool_id} if tool_id is not None else set()
+        tools.update(bound.get(identity_id, ()))
+        pairs.update((t, c) for t in tools for c in controls_of[detector])
+    return pairs
 
 
 def _families_by_framework(sections, days, only_assessed, families_of) -> None:

@@ -129,6 +129,24 @@ def test_matrix_is_the_posture_rule(page_as, audited):
     assert "Secret Leakage" in section
 
 
+def test_a_pass_resting_on_a_suppressed_finding_reads_as_an_exception(page_as, audited):
+    """Found by review: posture counts a suppressed finding's control as passing (the exception is accepted); the
+    report marks that cell E, "pass by exception", and says how many of the passes are such, never a plain pass."""
+    html = page_as("manager").get(REPORT).content.decode()
+    nhi = Framework.objects.get(key=NHI)
+    section = html.split(f'id="framework-{NHI}"', 1)[1].split("</section>", 1)[0]
+    head = section.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    columns = re.findall(r'class="matrix-control"><span title="[^"]*">([^<]+)</span>', head)
+    primary = {ref.split(":", 1)[1] for ref in registry.get("identity_human_use").controls if ref.startswith(NHI)}
+    beacon = re.search(r'matrix-tool">Beacon Bot</th>(.*?)</tr>', section, re.S).group(1)
+    cells = re.findall(r'<span class="visually-hidden">([^<]+)</span>', beacon)
+    tab = {r.control.control_id: r.status for r in posture.tool_posture(audited["suppressed"].tool, nhi).results}
+    for control_id, cell in zip(columns, cells, strict=True):
+        if control_id in primary and tab[control_id] == "pass":
+            assert cell.startswith("pass by exception"), control_id
+    assert "by exception: a finding is suppressed, marked E" in _flat(section)
+
+
 def test_response_times_are_evidence_for_incident_response_controls(page_as, audited, settings):
     settings.NHI_DETECTION_THRESHOLDS = {"exposure_contain_minutes": 45}  # the threshold the report states
     page = page_as("manager").get(REPORT)

@@ -154,9 +154,12 @@ def _same_request(event: dict, refs: dict[str, str], resource: str) -> bool:
 
 
 def _first_answer(request_id: str, source: str) -> dict | None:
+    """The first decision recorded under this request id. On PostgreSQL a request id is unique within a month's
+    partition (inventory/audit/partitions.py), so a retry that crosses the turn of a month is recorded as a first
+    request of the new month; the oldest is still the one named."""
     fields = ("id", "tool_ref", "identity_ref", "on_behalf_of_ref", "scope_ref", "resource")
     events = AccessEvent.objects.filter(source=source, kind=AccessEvent.Kind.DECISION, request_id=request_id)
-    return events.values(*fields).first()
+    return events.order_by("pk").values(*fields).first()
 
 
 def authorize(*, query: AuthorizationQuery, source: str, token=None) -> Decision:

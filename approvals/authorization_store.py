@@ -280,16 +280,17 @@ def decision_sql(
     fields = {f.name for f in AccessEvent._meta.concrete_fields if not f.primary_key} - NOT_DECIDED
     if set(values) != fields:
         raise RuntimeError(f"the decision insert does not cover AccessEvent: {sorted(set(values) ^ fields)}")
-    # The conflict target names the request-id constraint (uniq_event_request_id): a repeated request id inserts
-    # nothing and returns no row, and any other violation still raises. `WHERE 1 = 1` is SQLite's: without a WHERE
+    # A repeated request id inserts nothing and returns no row. No conflict target: on PostgreSQL the events are
+    # partitioned by month (inventory/audit/partitions.py) and the request-id constraint is each partition's own unique
+    # index, which only an untargeted ON CONFLICT sees; a decision can break no other unique constraint (the one on
+    # decision_event concerns usage rows, and ids come from the sequence). `WHERE 1 = 1` is SQLite's: without a WHERE
     # it reads ON CONFLICT as the ON of a join.
-    target = ", ".join(column(AccessEvent, name) for name in ("source", "kind", "request_id"))
     returning = ", ".join(column(AccessEvent, name) for name in ("id", "decision", "reason", "grant"))
     sql = f"""
         {_decision_ctes(vendor, tool_by_id, identity_by_id, user_by_id, scope_by_id, credential, token)}
         INSERT INTO {table(AccessEvent)} ({", ".join(column(AccessEvent, name) for name in values)})
         SELECT {", ".join(values.values())} FROM d WHERE 1 = 1
-        ON CONFLICT ({target}) WHERE NOT ({column(AccessEvent, "request_id")} = '') DO NOTHING
+        ON CONFLICT DO NOTHING
         RETURNING {returning}
     """
     return _one_line(sql)

@@ -75,6 +75,10 @@ def seed(events: int, entries: int) -> None:
         )
         start, end = cursor.fetchone()
         first, span = have, max((end - start).total_seconds(), 1.0)
+        # On PostgreSQL each month gets its own partition, as the retention job would have made it (not the default).
+        from inventory.audit.partitions import ensure_months
+
+        ensure_months(start.date(), end.date())
         added = have < events
         while have < events:
             n = min(CHUNK, events - have)

@@ -10,6 +10,15 @@ lag (the oldest unsealed entry's age) and how many events are sealed. At the end
 the events sealed per second, the largest sealing lag (target: at most 90 s throughout), the incremental verification
 time per minute of traffic, and the audit page's p95 as a security user. Results: bench/results/soak.json.
 CELERY_BROKER_URL must name a Redis the worker can use.
+
+Retention at volume (issue 17), with `--month-events N` (10,000,000 for the issue's numbers) on a fresh database:
+before the traffic, N events are written into last month (its own partition, in the database, set-based), sealed and
+verified (which sets the incremental checkpoint), and the month is archived by the retention code (written to the
+storage, read back and verified) and verified offline again from the file (`verify_archive`, the seal key and the
+anchor only). The traffic then runs with those N events in the table, so the audit page's p95 at the end is taken at
+N events and more; last, the month's partition is detached and dropped through the retention path, and an
+incremental verification shows that what remains still verifies. `--phase prepare` does only the first part (results:
+bench/results/soak-month.json), `--phase soak` the traffic and the drop (reading that file), `--phase all` both.
 """
 
 import argparse
@@ -46,6 +55,8 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sample-seconds", type=float, default=5.0)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--month-events", type=int, default=0, help="Events in last month, archived then dropped.")
+    parser.add_argument("--phase", choices=("prepare", "soak", "all"), default="all")
     return parser.parse_args(argv)
 
 
@@ -164,16 +175,135 @@ def audit_page_p95(runs: int = 30) -> float:
     return percentile(measure(client, "/audit/", runs=runs, warmup=3).times, 0.95)
 
 
+def _last_month():
+    from datetime import date, timedelta
+
+    today = datetime.now(UTC).date()
+    return (date(today.year, today.month, 1) - timedelta(days=1)).replace(day=1)
+
+
+def seed_month(events: int) -> dict:
+    """`events` access events spread over last month, in its own partition, ids rising with the time recorded; the
+    column mix of bench/audit_pages.py. Only into a database whose events all come after (ids must rise with time)."""
+    from django.db import connection
+
+    from bench.audit_pages import DENY_REASONS
+    from inventory.audit import partitions
+    from inventory.audit.retention import _month_bounds
+
+    month = _last_month()
+    partitions.ensure_months(month, month)
+    start, end = _month_bounds(month)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM inventory_accessevent WHERE recorded_at >= %s", [start])
+        if cursor.fetchone()[0]:
+            raise SystemExit("--month-events needs a database with no events from last month on: use a fresh one")
+        span = (end - start).total_seconds() - 3600  # the last hour of the month stays empty
+        for lo in range(1, events + 1, 500_000):
+            hi = min(lo + 499_999, events)
+            cursor.execute(
+                f"""
+                INSERT INTO inventory_accessevent (occurred_at, recorded_at, kind, source, request_id, tool_ref,
+                    identity_ref, on_behalf_of_ref, scope_ref, resource, decision, reason, agent, action)
+                SELECT t - interval '150 milliseconds', t,
+                       CASE WHEN mod(g, 50) = 0 THEN 'list' WHEN mod(g, 100) < 38 THEN 'observed' ELSE 'decision' END,
+                       'gw-' || mod(g, 4),
+                       CASE WHEN mod(g, 100) < 38 OR mod(g, 50) = 0 THEN '' ELSE 'req-' || g END,
+                       'tool-' || mod(g * 7, 200), 'svc-' || mod(g * 13, 2000), 'user-' || mod(g * 17, 5000),
+                       'kb:read', 'space:ENG/' || mod(g, 97),
+                       CASE WHEN mod(g, 20) = 3 THEN 'deny' ELSE 'allow' END,
+                       CASE WHEN mod(g, 20) = 3 THEN (ARRAY{list(DENY_REASONS)})[1 + mod(g / 20, 6)] ELSE 'allowed' END,
+                       CASE WHEN mod(g, 10) < 3 THEN 'agent-' || mod(g, 100) END,
+                       CASE WHEN mod(g, 10) < 7 THEN 'mcp_tool_' || mod(g, 50) END
+                FROM (SELECT g, %(start)s + make_interval(secs => %(span)s * g::float / %(total)s) AS t
+                      FROM generate_series(%(lo)s, %(hi)s) AS g) AS s
+                """,
+                {"lo": lo, "hi": hi, "start": start, "span": span, "total": events},
+            )
+            print(f"  last month: {hi:,} events", file=sys.stderr, flush=True)
+        cursor.execute("VACUUM ANALYZE inventory_accessevent")
+    return {"month": f"{month:%Y-%m}", "events": events, "seed_s": round(time.perf_counter() - started, 1)}
+
+
+def prepare_month(args) -> dict:
+    """Seed last month, seal and verify it, take the audit page's p95 at that volume, archive the month and verify
+    the archive offline. Returns the numbers (also written to bench/results/soak-month.json)."""
+    from django.db import connection
+
+    from inventory.audit import retention, runs
+    from inventory.audit.anchor import get_anchor
+    from inventory.audit.sealing import anchor_pending, seal
+
+    report = seed_month(args.month_events)
+    started = time.perf_counter()
+    sealed = 0
+    while (batch := seal("events")) is not None:
+        sealed += batch.entry_count
+    seal("audit")
+    anchor_pending()
+    report["seal_s"] = round(time.perf_counter() - started, 1)
+    report["sealed_per_s"] = round(sealed / (time.perf_counter() - started), 1)
+    started = time.perf_counter()
+    _run, result = runs.verification_now(kind="incremental", requested_by="soak")
+    report.update(first_verify_s=round(time.perf_counter() - started, 1), first_verify_ok=result.ok)
+    report["audit_page_p95_ms_at_month"] = round(audit_page_p95(), 1)
+    started = time.perf_counter()
+    archive = retention.archive_month(stream="events", month=_last_month())
+    # The anchor record of the archive is written after commit; autocommit here, so it already is.
+    report.update(archive_s=round(time.perf_counter() - started, 1), archive_id=archive.pk, archive_rows=archive.rows,
+                  archive_bytes=archive.size, archive_name=archive.name)  # fmt: skip
+    started = time.perf_counter()
+    with retention.archive_storage().open(archive.name, "rb") as handle, get_anchor().path.open() as anchor_file:
+        offline = retention.verify_archive(handle, (json.loads(line) for line in anchor_file if line.strip()))
+    report.update(offline_verify_s=round(time.perf_counter() - started, 1), offline_verify=offline.as_dict())
+    connection.close()
+    print(json.dumps(report, indent=2), flush=True)
+    return report
+
+
+def drop_month(month_report: dict) -> dict:
+    """Detach and drop last month's partition through the retention path, then verify what remains."""
+    from inventory.audit import partitions, runs
+
+    name = f"{partitions.PARENT}_y{month_report['month'].replace('-', 'm')}"
+    part = next(p for p in partitions.partitions() if p.name == name)
+    started = time.perf_counter()
+    dropped = partitions.drop_partition(part)
+    drop_s = time.perf_counter() - started
+    started = time.perf_counter()
+    _run, result = runs.verification_now(kind="incremental", requested_by="soak")
+    return {"dropped": dropped.table_name, "dropped_rows": dropped.rows, "drop_s": round(drop_s, 2),
+            "verify_after_drop_ok": result.ok, "verify_after_drop_s": round(time.perf_counter() - started, 2),
+            "verify_after_drop_problem": result.problem}  # fmt: skip
+
+
+MONTH_RESULTS = ROOT / "bench" / "results" / "soak-month.json"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv or sys.argv[1:])
     ensure_database(args.database_url)
     setup(args.database_url)
     seed_small()
+    month_report = None
+    if args.month_events and args.phase in ("prepare", "all"):
+        month_report = prepare_month(args)
+        MONTH_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        MONTH_RESULTS.write_text(json.dumps(month_report, indent=2))
+        if args.phase == "prepare":
+            return 0 if month_report["offline_verify"]["ok"] else 1
+    elif args.month_events:
+        month_report = json.loads(MONTH_RESULTS.read_text())
     token, bodies = prepare(args)
     from django.db import connection
 
+    from inventory.audit.sealing import seal_all
     from inventory.models import AccessEvent, AuditVerification
 
+    # What an earlier phase left unsealed (the archive's audit entry, say) would read as lag until the worker's first
+    # run: sealed here first, so the samples measure the traffic.
+    seal_all()
     port = free_port()
     server = start_gunicorn(args, port)
     worker = start_worker(args.database_url)
@@ -218,6 +348,9 @@ def main(argv=None) -> int:
         "incremental_runs_ok": [run.ok for run in runs], "audit_page_p95_ms": round(audit_page_p95(), 1),
         "events_in_table": AccessEvent.objects.count(), "cpus": os.cpu_count(), "load": os.getloadavg(),
     }  # fmt: skip
+    if month_report is not None:
+        report["month"] = month_report
+        report["month_drop"] = drop_month(month_report)
     for name, value in report.items():
         print(f"{name:>42}: {value}")
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -112,3 +112,23 @@ def disable_at_provider(credential_ids: list[int], actor_label: str) -> list[str
     """After a containment commits: disable its credentials at their providers (a dry run unless configured)."""
     outcomes = provider_disable.provider_disable(credential_ids=credential_ids, actor_label=actor_label)
     return [outcome.outcome for outcome in outcomes]
+
+
+@shared_task(acks_late=True)
+def pull_discovery_sources() -> list[str]:
+    """Beat: queue one pull per account in SOURCE_PULLS (none configured: nothing), so each provider fails alone."""
+    from inventory.imports.sources.pulls import pull_configs
+
+    names = sorted(pull_configs())
+    for name in names:
+        pull_discovery_source.delay(name)
+    return names
+
+
+# Generating a large account's credential report and importing it can take minutes.
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3540)
+def pull_discovery_source(name: str) -> dict:
+    """Fetch one configured account's list from its provider and import it as a file import would be."""
+    from inventory.imports.sources.pulls import source_pull
+
+    return source_pull(name=name).as_dict()

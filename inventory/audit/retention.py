@@ -144,6 +144,27 @@ def archive_mac(key: str, archive: dict) -> str:
     return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
+class _HashingReader(io.RawIOBase):
+    """A binary file read through, SHA-256 of every byte read kept on the way."""
+
+    def __init__(self, raw):
+        self.raw, self.sha256 = raw, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(len(buffer))
+        self.sha256.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        """Read what the verifier left (it stops at the first problem), so that the digest is of the whole file."""
+        while chunk := self.raw.read(1 << 20):
+            self.sha256.update(chunk)
+
+
 def archive_month(*, stream: str, month: date, actor=None) -> AuditArchive:
     """Archive a closed month to the storage, read it back and verify it, then record it (row, audit entry, anchor)."""
     storage = archive_storage()
@@ -157,11 +178,13 @@ def archive_month(*, stream: str, month: date, actor=None) -> AuditArchive:
             f"audit-archive/{stream}/{header['month']}-batches-{header['first_seq']}-{header['last_seq']}.ndjson.gz",
             File(spool),
         )
+    # Read back as a stream, hashed as it is verified: a month of a busy gateway does not fit in memory.
     with storage.open(name, "rb") as stored:
-        data = stored.read()
-    if hashlib.sha256(data).hexdigest() != digest:
+        reader = _HashingReader(stored)
+        result = verify_archive(reader)
+        reader.drain()
+    if reader.sha256.hexdigest() != digest:
         raise ArchiveRefused(f"the storage returned something else than was written to {name}")
-    result = verify_archive(io.BytesIO(data))
     if not result.ok:
         raise ArchiveRefused(f"the archive {name} does not verify: {result.problem}")
     record = {**{k: header[k] for k in ("stream", "first_seq", "last_seq", "first_id", "last_id", "rows")},
@@ -183,14 +206,20 @@ def archive_month(*, stream: str, month: date, actor=None) -> AuditArchive:
     return archive
 
 
-def archive_closed_months(*, older_than_months: int) -> list[AuditArchive]:
+def archive_closed_months(*, older_than_months: int, drop: bool | None = None) -> list[AuditArchive]:
     """The retention job: archive every month of each stream that closed more than `older_than_months` months ago and
     is not archived yet, oldest first; a month that cannot be archived yet (not sealed through) waits for the next run.
-    Rows are kept: the archive is the offline proof, taken before the month could ever be dropped."""
+
+    Then, on PostgreSQL (inventory/audit/partitions.py): the access events' partitions for the coming months are
+    created, and each partition of those months whose rows are now all in verified archives is detached and dropped
+    (`drop`, default settings.AUDIT_ARCHIVE_DROP). Audit entries are kept: they are few, and not partitioned."""
+    from inventory.audit import partitions
+
     now = timezone.now()
     limit = date(now.year, now.month, 1)
     for _ in range(older_than_months):
         limit = (limit - timedelta(days=1)).replace(day=1)
+    partitions.ensure_ahead()
     made = []
     for stream, model in STREAMS.items():
         first = model.objects.order_by("pk").values_list(TIME_FIELDS[stream], flat=True).first()
@@ -204,6 +233,8 @@ def archive_closed_months(*, older_than_months: int) -> list[AuditArchive]:
                 with contextlib.suppress(ArchiveRefused):
                     made.append(archive_month(stream=stream, month=month))
             month = (month + timedelta(days=32)).replace(day=1)
+    if partitions.drop_enabled() if drop is None else drop:
+        partitions.drop_archived(before=limit)
     return made
 
 

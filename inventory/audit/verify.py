@@ -15,6 +15,7 @@ from django.utils import timezone
 from inventory.audit.anchor import Anchor, get_anchor
 from inventory.audit.checkpoint import StreamState
 from inventory.audit.hashes import batch_digest, id_gaps, key_id, leaf_hash, range_digest, seal_keys
+from inventory.audit.partitions import valid_archives
 from inventory.audit.sealing import (
     MAX_PROBLEMS,
     STREAMS,
@@ -109,11 +110,16 @@ def verify_from(
     anchor = anchor or get_anchor()
     anchored, end = _read_anchor(anchor, {stream: state.anchor_position for stream, state in starts.items()})
     keys = seal_keys()
+    # Batches whose rows went to an archive (inventory/audit/retention.py) and may since have been dropped with their
+    # partition (inventory/audit/partitions.py): only archives whose MAC holds under a seal key count.
+    archived = {stream: [(a.first_seq, a.last_seq) for a in valid_archives(stream)] for stream in STREAMS}
     now = timezone.now()
     problems: list[Problem] = []
     states: dict[str, StreamState | None] = {}
     for stream, model in STREAMS.items():
-        state, clean = _verify_stream(stream, model, anchored[stream], keys, now, problems, starts[stream], progress)
+        state, clean = _verify_stream(
+            stream, model, anchored[stream], keys, now, problems, starts[stream], progress, archived[stream]
+        )
         state.anchor_position = end
         states[stream] = state if clean else None
     checked = sum(state.checked for state in states.values() if state is not None)
@@ -128,7 +134,7 @@ def verify_from(
 
 def _verify_stream(
     stream, model, anchored: _Anchored, keys, now: datetime, problems: list[Problem], start: StreamState,
-    progress: Progress | None = None,
+    progress: Progress | None = None, archived: list[tuple[int, int]] = (),
 ) -> tuple[StreamState, bool]:  # fmt: skip
     """Recheck one stream's batches after `start` in order against their rows, the anchor and the watches; returns
     where the stream then stands, and whether nothing sealed or watched was found wrong."""
@@ -152,7 +158,8 @@ def _verify_stream(
     for done, batch in enumerate(batches.iterator(chunk_size=200), start=1):
         seen.add(batch.seq)
         head_seq = batch.seq
-        bad, sealed = _verify_batch(batch, model, prev, prev_last, keys)
+        gone_ok = any(first <= batch.seq <= last for first, last in archived)
+        bad, sealed = _verify_batch(batch, model, prev, prev_last, keys, archived=gone_ok)
         digests = anchored.batches.get(batch.seq)
         if bad is not None:
             report(batch.seq, *bad)
@@ -236,9 +243,11 @@ def _report_watch(watched: Watched, keys: dict[str, str], report) -> None:
 
 
 def _verify_batch(
-    batch: AuditBatch, model, prev: str, prev_last: int, keys: dict[str, str]
+    batch: AuditBatch, model, prev: str, prev_last: int, keys: dict[str, str], *, archived: bool = False
 ) -> tuple[tuple[int | None, str] | None, dict[int, str] | None]:
-    """The batch's problem, if any, and its leaves by id when the batch itself is intact enough to read them."""
+    """The batch's problem, if any, and its leaves by id when the batch itself is intact enough to read them.
+    `archived`: the batch is in a verified archive, so its rows may be gone (dropped with their partition); the batch
+    itself is still checked, and a row that is still here must still be what was sealed."""
     # Batches from before key ids were recorded were sealed with the key that is current now, or not at all.
     key = keys.get(batch.key_id or key_id(settings.AUDIT_SEAL_KEY))
     if key is None:
@@ -277,14 +286,14 @@ def _verify_batch(
     actual = [(row["id"], leaf_hash(row, legacy=legacy)) for row in _rows(model, batch.first_id - 1, batch.last_id)]
     actual_ids = {pk for pk, _ in actual}
     for pk, _leaf in recorded:
-        if pk not in actual_ids:
+        if pk not in actual_ids and not archived:
             return (pk, f"entry {pk} was deleted"), sealed
     for pk, _ in actual:
         if pk not in sealed:
             return (pk, f"entry {pk} was inserted into a sealed range"), sealed
     current = dict(actual)
     for pk, leaf in recorded:
-        if current[pk] != leaf:
+        if pk in current and current[pk] != leaf:
             moved = next((other for other, leaf_ in recorded if leaf_ == current[pk] and other != pk), None)
             if moved is not None:
                 return (pk, f"entry {pk} holds what was sealed as entry {moved}: entries were reordered"), sealed

@@ -58,6 +58,66 @@ class AssignSerializer(serializers.Serializer):
     owner = serializers.CharField(max_length=150)
 
 
+# The answers, as the schema documents them (drf-spectacular): the views build the same dicts, field for field.
+
+
+class SuggestionIdentitySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    provider = serializers.CharField()
+
+
+class SuggestionToolSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+
+
+class SuggestionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    catalog_key = serializers.CharField()
+    catalog_version = serializers.CharField()
+    name = serializers.CharField()
+    vendor = serializers.CharField(allow_blank=True)
+    tool_kind = serializers.CharField()
+    status = serializers.ChoiceField(AIToolSuggestion.Status.choices)
+    first_seen_at = serializers.DateTimeField()
+    identity_count = serializers.IntegerField()
+    identities = SuggestionIdentitySerializer(many=True, help_text="The first few of the identities it matched.")
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+    tool = SuggestionToolSerializer(allow_null=True, help_text="The tool registered on accepting it.")
+
+
+class SuggestionListSerializer(serializers.Serializer):
+    results = SuggestionSerializer(many=True)
+
+
+class UnassignedIdentitySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    provider = serializers.CharField()
+    external_id = serializers.CharField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class UnassignedPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Identities in the queue.")
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    results = UnassignedIdentitySerializer(many=True)
+
+
+class AssignedSerializer(serializers.Serializer):
+    assigned = serializers.IntegerField()
+    owner = serializers.CharField()
+
+
+STATUSES = [*AIToolSuggestion.Status.values, "all"]
+
+
 class SuggestionListView(APIView):
     """Suggested AI tools: what the catalog recognised among discovered identities."""
 
@@ -65,12 +125,13 @@ class SuggestionListView(APIView):
 
     @extend_schema(
         summary="Suggested AI tools",
-        parameters=[OpenApiParameter("status", str, description="open (default), accepted, dismissed or all.")],
-        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "FieldErrors", "Error")},
-    )
+        parameters=[OpenApiParameter("status", str, enum=STATUSES, default=AIToolSuggestion.Status.OPEN,
+                                     description="open (default), accepted, dismissed or all.")],
+        responses={200: SuggestionListSerializer, 400: error_response(400, "FieldErrors", "Error")},
+    )  # fmt: skip
     def get(self, request: Request) -> Response:
         wanted = request.query_params.get("status", AIToolSuggestion.Status.OPEN)
-        if wanted != "all" and wanted not in AIToolSuggestion.Status.values:
+        if wanted not in STATUSES:
             return Response({"status": ["One of open, accepted, dismissed or all."]}, status=400)
         rows = suggestions_for_review(status=None if wanted == "all" else wanted, limit=PAGE)
         return Response({"results": [suggestion_data(s) for s in rows]})
@@ -136,12 +197,16 @@ class UnassignedListView(APIView):
 
     @extend_schema(
         summary="The Unassigned queue",
-        parameters=[OpenApiParameter("page", int)],
-        responses={200: OpenApiResponse({"type": "object"})},
-    )
+        parameters=[OpenApiParameter("page", {"type": "integer", "minimum": 1},
+                                     description="From 1; past the last page, the last page.")],
+        responses={200: UnassignedPageSerializer, 400: error_response(400, "FieldErrors", "Error")},
+    )  # fmt: skip
     def get(self, request: Request) -> Response:
+        asked = request.query_params.get("page", "1")
+        if not (asked.isascii() and asked.isdigit() and int(asked) >= 1):
+            return Response({"page": ["A page number from 1."]}, status=400)
         paginator = Paginator(unassigned_identities(), PAGE)
-        page = paginator.get_page(request.query_params.get("page"))
+        page = paginator.get_page(asked)
         return Response({"count": paginator.count, "page": page.number, "pages": paginator.num_pages,
                          "results": [unassigned_data(i) for i in page]})  # fmt: skip
 
@@ -154,7 +219,7 @@ class UnassignedAssignView(APIView):
     @extend_schema(
         summary="Assign owners from the Unassigned queue",
         request=AssignSerializer,
-        responses={200: OpenApiResponse({"type": "object"}), 400: error_response(400, "FieldErrors", "Error")},
+        responses={200: AssignedSerializer, 400: error_response(400, "FieldErrors", "Error")},
     )
     def post(self, request: Request) -> Response:
         form = AssignSerializer(data=request.data)

@@ -1,6 +1,7 @@
 from .alerts import AlertDelivery, DetectionChange, DetectionSchedule  # alerting (issue 18)
 from .audit import (
     AppendOnlyError,
+    ArchivedPartition,
     AuditArchive,
     AuditBatch,
     AuditCheckpoint,
@@ -24,6 +25,7 @@ __all__ = [
     "AccessEvent",
     "AlertDelivery",
     "AppendOnlyError",
+    "ArchivedPartition",
     "Attestation",
     "AuditArchive",
     "AuditBatch",

@@ -203,3 +203,27 @@ class AuditArchive(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stream} archive {self.month:%Y-%m} (batches {self.first_seq}-{self.last_seq})"
+
+
+class ArchivedPartition(AppendOnlyModel):
+    """A month's partition of the access events, dropped once every row in it was in a verified archive.
+
+    PostgreSQL only (inventory/audit/partitions.py). The retention job writes this row, in the transaction that detaches
+    and drops the partition; the database's guard (migration audit_partition_events) refuses DETACH or DROP of an event
+    partition that has no row here. Someone who writes a row here by hand gets past that guard, not past `verify`: the
+    rows of a sealed batch may be missing only where an AuditArchive whose MAC holds under the seal key covers it."""
+
+    table_name = models.CharField(max_length=63, unique=True)
+    range_start = models.DateTimeField(help_text="The partition's lower bound (recorded_at), inclusive.")
+    range_end = models.DateTimeField(help_text="Its upper bound, exclusive.")
+    first_id = models.BigIntegerField(null=True, blank=True)
+    last_id = models.BigIntegerField(null=True, blank=True)
+    rows = models.PositiveBigIntegerField()
+    archives = models.JSONField(default=list, help_text="The archives that hold its rows: [{id, name, sha256}].")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["range_start"]
+
+    def __str__(self) -> str:
+        return f"{self.table_name} (dropped, {self.rows} rows archived)"

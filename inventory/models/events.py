@@ -69,6 +69,9 @@ class AccessEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["-id"]
+        # On PostgreSQL the table is partitioned by month of recorded_at (migration 0028, inventory/audit/partitions).
+        # These two are each partition's own unique indexes there (a partitioned table's must hold the partition
+        # key), so they hold within a month; the indexes below are the parent's and cover every partition.
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "kind", "request_id"], condition=~Q(request_id=""), name="uniq_event_request_id"

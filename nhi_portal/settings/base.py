@@ -1,6 +1,7 @@
 """Settings shared by every environment; everything that varies comes from the environment."""
 
 import ipaddress
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -265,6 +266,11 @@ CELERY_BEAT_SCHEDULE = {
     "drain-detection-changes": {"task": "inventory.tasks.run_targeted_detection", "schedule": 300.0},
     "delete-expired-tokens": {"task": "approvals.tasks.delete_expired_tokens", "schedule": crontab(hour=4, minute=0)},
     "daily-posture-snapshot": {"task": "inventory.tasks.take_posture_snapshot", "schedule": crontab(hour=5, minute=0)},
+    # Issue 14: live discovery pulls; queues one pull per account in SOURCE_PULLS, nothing when none is configured.
+    "pull-discovery-sources": {
+        "task": "inventory.tasks.pull_discovery_sources",
+        "schedule": float(env_int("SOURCE_PULL_INTERVAL_SECONDS", 6 * 3600)),
+    },
 }
 # Detector thresholds in days; any key left out keeps the detector's default.
 NHI_DETECTION_THRESHOLDS = {
@@ -295,6 +301,24 @@ CONTAINMENT_AWS_ENDPOINT_URL = env_str("CONTAINMENT_AWS_ENDPOINT_URL", "")  # cr
 CONTAINMENT_GITHUB_API_URL = env_str("CONTAINMENT_GITHUB_API_URL", "https://api.github.com")
 CONTAINMENT_GITHUB_TOKEN = env_str("CONTAINMENT_GITHUB_TOKEN", "")
 
+# ---- Discovery live pulls (issue 14; inventory/imports/sources/pulls/) ---------------------------------------------
+# Providers read over their own APIs on beat's schedule (`pull-discovery-sources`, every SOURCE_PULL_INTERVAL_SECONDS)
+# and applied through the same sync as file imports. Off unless SOURCE_PULLS names accounts: a JSON object, one entry
+# per account, e.g.
+#   {"aws-prod": {"kind": "aws-credential-report", "account": "123456789012", "profile": "audit"},
+#    "gh-acme": {"kind": "github-fine-grained-pats", "org": "acme", "token_env": "GITHUB_ACME_TOKEN"}}
+# Options: kind; account (label; GitHub: the org); full (default true: what the provider no longer lists is gone);
+# AWS: profile, region, endpoint_url; GitHub: org, token_env, api_url. No credential is ever configured here or stored
+# in the database: AWS uses boto3's standard chain, GitHub reads its token from the variable token_env names.
+try:
+    SOURCE_PULLS = json.loads(env_str("SOURCE_PULLS", "") or "{}")
+except json.JSONDecodeError as error:
+    raise ImproperlyConfigured(f"SOURCE_PULLS is not JSON: {error.msg} at column {error.colno}.") from None
+# The security user pull runs are recorded under (required for pulls to run).
+SOURCE_PULL_ACTOR = env_str("SOURCE_PULL_ACTOR", "")
+# Seconds per provider call, and the longest a pull waits for AWS to generate its credential report.
+SOURCE_PULL_TIMEOUT_SECONDS = env_int("SOURCE_PULL_TIMEOUT_SECONDS", 30)
+
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "nhi-portal@localhost")
 # Seconds per SMTP socket operation: a hung mail server fails the send (which the mail task retries) instead of
@@ -321,6 +345,8 @@ SIEM_PUSH_TIMEOUT_SECONDS = env_int("SIEM_PUSH_TIMEOUT_SECONDS", 10)
 # AUDIT_ARCHIVE_BUCKET an S3-compatible bucket through django-storages (credentials from the usual AWS_* variables).
 # Months are archived once they closed this many months ago (the archive is taken while the rows are still here).
 AUDIT_ARCHIVE_AFTER_MONTHS = env_int("AUDIT_ARCHIVE_AFTER_MONTHS", 1)
+# PostgreSQL: then drop the access events' partitions whose rows are all archived (inventory/audit/partitions.py).
+AUDIT_ARCHIVE_DROP = env_bool("AUDIT_ARCHIVE_DROP", True)
 AUDIT_ARCHIVE_BUCKET = env_str("AUDIT_ARCHIVE_BUCKET", "")
 if AUDIT_ARCHIVE_BUCKET:
     AUDIT_ARCHIVE_STORAGE = {

@@ -134,8 +134,9 @@ def test_an_identity_holding_grants_keeps_its_provider(api_as, owner, security, 
 
 def test_import_keeps_the_provider_of_an_identity_holding_grants(api_as, owner, security, identity, file_request):
     services.request_decide(actor=security, request_id=file_request("read").pk, kind="approve")
-    document = {"identities": [{"name": "svc-helpdesk", "kind": "service_account", "provider": "atlassian", "owner": "owner",
-                                "environment": "dev"}]}  # fmt: skip
+    row = {"name": "svc-helpdesk", "kind": "service_account", "provider": "atlassian", "owner": "owner",
+           "environment": "dev"}  # fmt: skip
+    document = {"identities": [row]}
     answer = api_as("security").post("/api/v1/import/", document, format="json")
     assert answer.status_code == 200, answer.content
     identity.refresh_from_db()

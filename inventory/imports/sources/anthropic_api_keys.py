@@ -8,19 +8,7 @@ not kept. Anthropic reports no last use, so whether a key is unused is unknown, 
 
 from inventory.choices import CredentialKind, IdentityKind
 
-from .records import (
-    CredentialRecord,
-    IdentityRecord,
-    Parsed,
-    Problems,
-    Row,
-    identifier,
-    load_json,
-    moment,
-    obj,
-    text,
-    top_list,
-)
+from .records import IdentityRecord, Parsed, Problems, add_key, identifier, listed_rows, moment, obj, text
 
 KIND = "anthropic-api-keys"
 PROVIDER = "anthropic"
@@ -32,12 +20,8 @@ STATUSES = {"active", "inactive", "archived"}
 
 
 def parse(raw: bytes, *, account: str = "") -> Parsed:
-    entries, envelope = top_list(load_json(raw), "data")
     parsed, errors = Parsed(), Problems()
-    for i, data in enumerate(entries):
-        row = Row(data, f"{envelope}[{i}]", errors)
-        if not row.ok:
-            continue
+    for row in listed_rows(raw, errors, "data"):
         key_id = row.get("id", identifier)
         name = row.get("name", text, max_length=200)
         workspace = row.get("workspace_id", text, required=False, default=None)
@@ -50,29 +34,12 @@ def parse(raw: bytes, *, account: str = "") -> Parsed:
         if not row.ok:
             continue
         creator = created_by.get("id") if isinstance(created_by, dict) else None
-        parsed.identities.append(
-            IdentityRecord(
-                external_id=key_id,
-                label=name,
-                kind=IdentityKind.API_KEY,
-                where=row.where(),
-                active=status == "active",
-                owner_hint=creator[:255] if isinstance(creator, str) else "",
-                match={"vendor": "anthropic", "name": name},
-                attributes={"workspace_id": workspace, "status": status},
-            )
-        )
-        parsed.credentials.append(
-            CredentialRecord(
-                external_id=f"{key_id}#key",
-                identity_external_id=key_id,
-                kind=CredentialKind.API_KEY,
-                where=row.where(),
-                created_at=created,
-                last_use_known=False,
-                revoked=status != "active",
-                revoked_reason=f"Key {status} at the source.",
-            )
-        )
+        identity = IdentityRecord(
+            external_id=key_id, label=name, kind=IdentityKind.API_KEY, where=row.where(), active=status == "active",
+            owner_hint=creator[:255] if isinstance(creator, str) else "", match={"vendor": "anthropic", "name": name},
+            attributes={"workspace_id": workspace, "status": status},
+        )  # fmt: skip
+        add_key(parsed, identity, suffix="key", kind=CredentialKind.API_KEY, created_at=created, last_use_known=False,
+                revoked=status != "active", revoked_reason=f"Key {status} at the source.")  # fmt: skip
     errors.raise_if_any()
     return parsed

@@ -13,6 +13,7 @@ Values are what the model field holds in Python (aware datetimes, dicts for JSON
 
 import json
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection, models
@@ -116,17 +117,19 @@ def insert(model: type[models.Model], rows: Iterable[dict[str, Any]], *, keys: b
             pks = sorted(row[0] for row in cursor.fetchall())
         columns = [pk_column] if keys else []
         column_list = ", ".join(connection.ops.quote_name(c) for c in [*columns, *(f.column for f in fields)])
-        # Per field: its attname and the value when a row leaves it out; JSON fields are encoded after. Positions
-        # are in the row sent, which starts with the key when there is one.
-        specs = [(f.attname, fixed.get(f.attname, _CALL)) for f in fields]
+        # Each row's values in column order: the row laid over the defaults, read out by one itemgetter (loops in C,
+        # not a Python step per field and row, which cost seconds at 100,000 users). Callable defaults (a dict per
+        # row) are filled where the row left them out; JSON fields are encoded after. Positions are in the row sent,
+        # which starts with the key when there is one.
+        names = [f.attname for f in fields]
+        base = {attname: fixed.get(attname, _CALL) for attname in names}
+        pick = itemgetter(*names) if len(names) > 1 else (lambda merged: (merged[names[0]],))
         first = len(columns)
         calls = [(first + i, f) for i, f in enumerate(fields) if f.attname not in fixed]
         encoders = [(first + i, encoder) for i, f in enumerate(fields) if (encoder := _encoder(f)) is not None]
         with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({column_list}) FROM STDIN") as copy:
             for n, row in enumerate(rows):
-                values = [row.get(attname, default) for attname, default in specs]
-                if keys:
-                    values.insert(0, pks[n])
+                values = [pks[n], *pick({**base, **row})] if keys else list(pick({**base, **row}))
                 for i, f in calls:
                     if values[i] is _CALL:
                         values[i] = f.get_default()

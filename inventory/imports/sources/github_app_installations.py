@@ -7,7 +7,7 @@ The app slug is what the AI catalog recognises (copilot, coderabbitai, devin-ai-
 
 from inventory.choices import IdentityKind
 
-from .records import IdentityRecord, Parsed, Problems, Row, identifier, load_json, moment, obj, text, top_list
+from .records import IdentityRecord, Parsed, Problems, identifier, listed_rows, moment, obj, text
 
 KIND = "github-app-installations"
 PROVIDER = "github"
@@ -18,12 +18,8 @@ DESCRIPTION = (
 
 
 def parse(raw: bytes, *, account: str = "") -> Parsed:
-    entries, envelope = top_list(load_json(raw), "installations")
     parsed, errors = Parsed(), Problems()
-    for i, data in enumerate(entries):
-        row = Row(data, f"{envelope}[{i}]" if envelope else f"[{i}]", errors)
-        if not row.ok:
-            continue
+    for row in listed_rows(raw, errors, "installations"):
         installation = row.get("id", identifier)
         slug = row.get("app_slug", text, max_length=200)
         app_id = row.get("app_id", identifier, required=False, default="")

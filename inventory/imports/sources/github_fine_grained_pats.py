@@ -7,20 +7,7 @@ that authorizes. A token with `token_expires_at` null never expires: a finding.
 
 from inventory.choices import CredentialKind, IdentityKind
 
-from .records import (
-    CredentialRecord,
-    IdentityRecord,
-    Parsed,
-    Problems,
-    Row,
-    flag,
-    identifier,
-    load_json,
-    moment,
-    obj,
-    text,
-    top_list,
-)  # fmt: skip
+from .records import IdentityRecord, Parsed, Problems, add_key, flag, identifier, listed_rows, moment, obj, text
 
 KIND = "github-fine-grained-pats"
 PROVIDER = "github"
@@ -31,12 +18,8 @@ DESCRIPTION = (
 
 
 def parse(raw: bytes, *, account: str = "") -> Parsed:
-    entries, envelope = top_list(load_json(raw))
     parsed, errors = Parsed(), Problems()
-    for i, data in enumerate(entries):
-        row = Row(data, f"{envelope}[{i}]", errors)
-        if not row.ok:
-            continue
+    for row in listed_rows(raw, errors):
         token_id = row.get("token_id", identifier)
         token_name = row.get("token_name", text, max_length=200)
         owner = row.get("owner", obj)
@@ -55,29 +38,12 @@ def parse(raw: bytes, *, account: str = "") -> Parsed:
         if not row.ok:
             continue
         external_id = f"pat:{token_id}"
-        parsed.identities.append(
-            IdentityRecord(
-                external_id=external_id,
-                label=f"{token_name} ({login})",
-                kind=IdentityKind.DELEGATED_TOKEN,
-                where=row.where(),
-                last_used_at=last_used,
-                owner_hint=login or "",
-                match={"name": token_name},
-                attributes={"permissions": permissions, "repository_selection": selection, "token_expired": expired},
-            )
-        )
-        parsed.credentials.append(
-            CredentialRecord(
-                external_id=f"{external_id}#token",
-                identity_external_id=external_id,
-                kind=CredentialKind.ACCESS_TOKEN,
-                where=row.where(),
-                created_at=granted,
-                expires_at=expires,
-                last_used_at=last_used,
-                attributes={"never_expires": expires is None},
-            )
-        )
+        identity = IdentityRecord(
+            external_id=external_id, label=f"{token_name} ({login})", kind=IdentityKind.DELEGATED_TOKEN,
+            where=row.where(), last_used_at=last_used, owner_hint=login or "", match={"name": token_name},
+            attributes={"permissions": permissions, "repository_selection": selection, "token_expired": expired},
+        )  # fmt: skip
+        add_key(parsed, identity, suffix="token", kind=CredentialKind.ACCESS_TOKEN, created_at=granted,
+                expires_at=expires, last_used_at=last_used, attributes={"never_expires": expires is None})  # fmt: skip
     errors.raise_if_any()
     return parsed

@@ -7,19 +7,7 @@ expiry slides with use instead), so unused is unknown for these, never assumed.
 
 from inventory.choices import CredentialKind, IdentityKind
 
-from .records import (
-    CredentialRecord,
-    IdentityRecord,
-    Parsed,
-    Problems,
-    Row,
-    identifier,
-    load_json,
-    moment,
-    obj,
-    text,
-    top_list,
-)
+from .records import IdentityRecord, Parsed, Problems, add_key, identifier, listed_rows, moment, obj, text
 
 KIND = "okta-api-tokens"
 PROVIDER = "okta"
@@ -30,12 +18,8 @@ DESCRIPTION = (
 
 
 def parse(raw: bytes, *, account: str = "") -> Parsed:
-    entries, _ = top_list(load_json(raw))
     parsed, errors = Parsed(), Problems()
-    for i, data in enumerate(entries):
-        row = Row(data, f"[{i}]", errors)
-        if not row.ok:
-            continue
+    for row in listed_rows(raw, errors):
         token_id = row.get("id", identifier)
         name = row.get("name", text, max_length=200)
         user_id = row.get("userId", text, max_length=200)
@@ -45,27 +29,12 @@ def parse(raw: bytes, *, account: str = "") -> Parsed:
         network = row.get("network", obj, required=False, default={})
         if not row.ok:
             continue
-        parsed.identities.append(
-            IdentityRecord(
-                external_id=token_id,
-                label=name,
-                kind=IdentityKind.API_KEY,
-                where=row.where(),
-                owner_hint=user_id,
-                match={"client_name": client_name, "name": name},
-                attributes={"clientName": client_name, "network": network},
-            )
-        )
-        parsed.credentials.append(
-            CredentialRecord(
-                external_id=f"{token_id}#token",
-                identity_external_id=token_id,
-                kind=CredentialKind.API_KEY,
-                where=row.where(),
-                created_at=created,
-                expires_at=expires,
-                last_use_known=False,
-            )
-        )
+        identity = IdentityRecord(
+            external_id=token_id, label=name, kind=IdentityKind.API_KEY, where=row.where(), owner_hint=user_id,
+            match={"client_name": client_name, "name": name},
+            attributes={"clientName": client_name, "network": network},
+        )  # fmt: skip
+        add_key(parsed, identity, suffix="token", kind=CredentialKind.API_KEY, created_at=created, expires_at=expires,
+                last_use_known=False)  # fmt: skip
     errors.raise_if_any()
     return parsed

@@ -8,7 +8,7 @@ settings; Okta never lists a client secret here, and nothing from it is kept but
 
 from inventory.choices import IdentityKind
 
-from .records import IdentityRecord, Parsed, Problems, Row, identifier, load_json, moment, obj, text, top_list
+from .records import IdentityRecord, Parsed, Problems, identifier, listed_rows, moment, obj, text
 
 KIND = "okta-apps"
 PROVIDER = "okta"
@@ -22,12 +22,8 @@ STATUSES = {"ACTIVE", "INACTIVE", "DELETED"}
 
 
 def parse(raw: bytes, *, account: str = "") -> Parsed:
-    entries, _envelope = top_list(load_json(raw))
     parsed, errors = Parsed(), Problems()
-    for i, data in enumerate(entries):
-        row = Row(data, f"[{i}]", errors)
-        if not row.ok:
-            continue
+    for row in listed_rows(raw, errors):
         app_id = row.get("id", identifier)
         name = row.get("name", text, max_length=200)
         label = row.get("label", text, max_length=200)

@@ -9,19 +9,7 @@ theirs when a portal user has that e-mail or username; a service account's goes 
 
 from inventory.choices import CredentialKind, IdentityKind
 
-from .records import (
-    CredentialRecord,
-    IdentityRecord,
-    Parsed,
-    Problems,
-    Row,
-    epoch,
-    identifier,
-    load_json,
-    obj,
-    text,
-    top_list,
-)
+from .records import IdentityRecord, Parsed, Problems, add_key, epoch, identifier, listed_rows, obj, text
 
 KIND = "openai-admin-keys"
 PROVIDER = "openai"
@@ -43,12 +31,8 @@ def _owner(owner: dict) -> str:
 
 
 def parse(raw: bytes, *, account: str = "") -> Parsed:
-    entries, envelope = top_list(load_json(raw), "data")
     parsed, errors = Parsed(), Problems()
-    for i, data in enumerate(entries):
-        row = Row(data, f"{envelope}[{i}]", errors)
-        if not row.ok:
-            continue
+    for row in listed_rows(raw, errors, "data"):
         key_id = row.get("id", identifier)
         name = row.get("name", text, max_length=200, blank=True)
         row.get("redacted_value", text, required=False)  # checked, never kept
@@ -59,27 +43,11 @@ def parse(raw: bytes, *, account: str = "") -> Parsed:
             row.fail("owner.type", "Must be user or service_account.")
         if not row.ok:
             continue
-        parsed.identities.append(
-            IdentityRecord(
-                external_id=key_id,
-                label=name or key_id,
-                kind=IdentityKind.API_KEY,
-                where=row.where(),
-                last_used_at=last_used,
-                owner_hint=_owner(owner),
-                match={"vendor": "openai", "name": name or ""},
-                attributes={"owner_type": owner.get("type"), "object": row.data.get("object")},
-            )
-        )
-        parsed.credentials.append(
-            CredentialRecord(
-                external_id=f"{key_id}#key",
-                identity_external_id=key_id,
-                kind=CredentialKind.API_KEY,
-                where=row.where(),
-                created_at=created,
-                last_used_at=last_used,
-            )
-        )
+        identity = IdentityRecord(
+            external_id=key_id, label=name or key_id, kind=IdentityKind.API_KEY, where=row.where(),
+            last_used_at=last_used, owner_hint=_owner(owner), match={"vendor": "openai", "name": name or ""},
+            attributes={"owner_type": owner.get("type"), "object": row.data.get("object")},
+        )  # fmt: skip
+        add_key(parsed, identity, suffix="key", kind=CredentialKind.API_KEY, created_at=created, last_used_at=last_used)
     errors.raise_if_any()
     return parsed

@@ -6,6 +6,7 @@ A parser turns a provider's export into `IdentityRecord`s and `CredentialRecord`
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -220,3 +221,29 @@ def top_list(document: Any, *envelope: str) -> tuple[list[Any], str]:
             return document[key], key
     shapes = " or ".join(["a JSON array", *(f'an object with a "{key}" list' for key in envelope)])
     raise SourceRejected([file_error(f"The file must be {shapes}.")])
+
+
+def listed_rows(raw: bytes, errors: Problems, *envelope: str) -> Iterator[Row]:
+    """Each entry of an export's list (`top_list`) as a `Row` at its JSON path; an entry that is not an object is
+    recorded in `errors` and skipped. The file-level problems (not JSON, not a list) raise at the first entry."""
+    entries, key = top_list(load_json(raw), *envelope)
+    for i, data in enumerate(entries):
+        row = Row(data, f"{key}[{i}]", errors)
+        if row.ok:
+            yield row
+
+
+def add_key(parsed: Parsed, identity: IdentityRecord, *, suffix: str, kind: str, **credential: Any) -> None:
+    """The shape every listed key or token takes (GitHub fine-grained PATs, Okta API tokens, OpenAI and Anthropic
+    keys): one identity, the key itself, and its one credential `<external id>#<suffix>` at the same place in the
+    file. `credential` holds the credential's dates and state as the kind reads them."""
+    parsed.identities.append(identity)
+    parsed.credentials.append(
+        CredentialRecord(
+            external_id=f"{identity.external_id}#{suffix}",
+            identity_external_id=identity.external_id,
+            kind=kind,
+            where=identity.where,
+            **credential,
+        )
+    )

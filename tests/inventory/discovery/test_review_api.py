@@ -249,3 +249,42 @@ def test_assign_with_bad_input_changes_nothing(api_as, queue, owner, body):
     response = api_as("security").post("/api/v1/sources/unassigned/assign/", body, format="json")
     assert response.status_code == 400 and response.json()
     assert everything() == before
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "x", "1.5", "²"])
+def test_unassigned_refuses_a_page_that_is_not_a_number_from_1(api_as, queue, page):
+    response = api_as("security").get(f"/api/v1/sources/unassigned/?page={page}")
+    assert response.status_code == 400 and response.json() == {"page": ["A page number from 1."]}
+
+
+def test_unassigned_past_the_last_page_is_the_last_page(api_as, queue):
+    body = api_as("security").get("/api/v1/sources/unassigned/?page=999").json()
+    assert body["page"] == body["pages"] == 1 and len(body["results"]) == len(queue)
+
+
+def test_the_review_answers_match_their_documented_schemas(api_as, security, queue, owner):
+    """The schema the fuzz run checks every answer against (drf-spectacular's), applied here to real answers."""
+    from drf_spectacular.generators import SchemaGenerator
+    from jsonschema import Draft7Validator
+
+    from tests.test_api_contract import _openapi_to_json_schema
+
+    imported(security, "github-app-installations")
+    schema = _openapi_to_json_schema(SchemaGenerator().get_schema(request=None, public=True))
+
+    def check(path: str, method: str, status: int, body) -> None:
+        documented = schema["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
+        Draft7Validator({**documented, "components": schema["components"]}).validate(body)
+
+    client = api_as("security")
+    suggestions = client.get("/api/v1/sources/suggestions/?status=all").json()
+    assert suggestions["results"] and suggestions["results"][0]["identities"]
+    check("/api/v1/sources/suggestions/", "get", 200, suggestions)
+    check("/api/v1/sources/unassigned/", "get", 200, client.get("/api/v1/sources/unassigned/").json())
+    check("/api/v1/sources/unassigned/", "get", 400, client.get("/api/v1/sources/unassigned/?page=0").json())
+    assigned = client.post("/api/v1/sources/unassigned/assign/", {"identities": [queue[0].pk], "owner": "owner"},
+                           format="json")  # fmt: skip
+    check("/api/v1/sources/unassigned/assign/", "post", 200, assigned.json())
+    refused = client.post("/api/v1/sources/unassigned/assign/", {"identities": [queue[0].pk], "owner": "nobody"},
+                          format="json")  # fmt: skip
+    check("/api/v1/sources/unassigned/assign/", "post", 400, refused.json())

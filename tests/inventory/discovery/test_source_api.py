@@ -272,3 +272,18 @@ def test_ai_tools_found_become_suggestions(api_as):
     assert "dependabot-preview" not in keys
     devin = AIToolSuggestion.objects.get(catalog_key="devin")
     assert devin.identities.get().external_id == "app-installation:12" and devin.status == "open"
+
+
+def test_an_object_another_account_listed_is_found_again_not_created_twice(api_as):
+    """A first import of an account looks nothing up only while nothing else of the provider is known; once another
+    account (or kind) listed the same object, the lookup finds it: no second identity, no refused import."""
+    client = api_as("security")
+    first = post(client, "aws-credential-report", fixture("aws-credential-report"), account="alpha").json()
+    identities, credentials = ServiceIdentity.objects.count(), Credential.objects.count()
+
+    again = post(client, "aws-credential-report", fixture("aws-credential-report"), account="beta")
+
+    assert again.status_code == 200, again.json()
+    assert again.json()["created"] == {"identities": 0, "credentials": 0}
+    assert (ServiceIdentity.objects.count(), Credential.objects.count()) == (identities, credentials)
+    assert first["created"]["identities"] == identities

@@ -208,6 +208,13 @@ class Finding(models.Model):
             ),
             # The triaged and resolved few, for the status filter; open findings are most rows, read in full anyway.
             models.Index(fields=["status", "severity"], condition=~Q(status="open"), name="finding_triaged_idx"),
+            # The few a response measure applies to (observed, or contained), by opening: the response clock ranks
+            # them on the security home (detection/measures.py) without reading the findings scans opened.
+            models.Index(
+                fields=["opened_at"],
+                condition=Q(observed_at__isnull=False) | Q(contained_at__isnull=False),
+                name="finding_response_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,22 @@
+from importlib import import_module
+
 from django.db import migrations, models
+
+# SQLite adds a NOT NULL column by rebuilding the table, and the rebuild drops the table's triggers: the ones that
+# make revocation final (0015) and keep a grant's recorded approval from going up (0016) are put back.
+REBUILT_TABLES_TRIGGERS = (
+    "inventory.migrations.0015_grant_approvals_fact_changes_revocation_final",
+    "inventory.migrations.0016_grant_approvals_only_go_down",
+)
+
+
+def reinstall_sqlite_triggers(apps, schema_editor):
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for name in REBUILT_TABLES_TRIGGERS:
+        module = import_module(name)
+        module.uninstall(apps, schema_editor)
+        module.install(apps, schema_editor)
 
 
 def backfill(apps, schema_editor):
@@ -32,4 +50,5 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(auto_now=True),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(reinstall_sqlite_triggers, migrations.RunPython.noop),
     ]

@@ -235,6 +235,9 @@ def prepare_month(args) -> dict:
     from inventory.audit.anchor import get_anchor
     from inventory.audit.sealing import anchor_pending, seal
 
+    # A fresh database seals a fresh chain: an anchor left by an earlier run (of another database) would name batches
+    # this one never had, and the archive would rightly not verify against it.
+    ANCHOR.unlink(missing_ok=True)
     report = seed_month(args.month_events)
     started = time.perf_counter()
     sealed = 0

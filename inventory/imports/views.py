@@ -9,19 +9,21 @@ browser still holds it in the upload form and sends it again; without, the user 
 
 from django.contrib import messages
 from django.db.models import Count, Max
+from django.db.models.fields.json import KeyTextTransform
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from inventory.models import SourceRun
+from inventory.models import AuditEntry, SourceRun
 from inventory.paging import CappedPaginator, paged
 from nhi_portal.decorators import portal_page
 from nhi_portal.exceptions import PortalError
 
 from . import forms
 from .sources.kinds import KINDS
+from .sources.pulls import PULL_UNCHANGED
 from .sources.records import SourceRejected
 from .sources.review import (
     assignable_owners,
@@ -47,7 +49,19 @@ def _page(request, **extra) -> dict:
         .annotate(last=Max("finished_at"), runs=Count("id"))
         .order_by("kind", "account")
     )
+    # A pull that found nothing changed writes no run but is recorded (pulls.PULL_UNCHANGED): it counts as a sync.
+    checked = (
+        AuditEntry.objects.filter(action=PULL_UNCHANGED)
+        .values(kind=KeyTextTransform("kind", "after"), account=KeyTextTransform("account", "after"))
+        .annotate(last=Max("created_at"))
+        .order_by()
+    )
+    read = {(row["kind"], row["account"] or ""): row["last"] for row in checked}
+    known = {(row["kind"], row["account"]) for row in synced}
+    synced += [{"kind": k, "account": a, "last": at, "runs": 0} for (k, a), at in read.items() if (k, a) not in known]
+    synced.sort(key=lambda row: (row["kind"], row["account"]))
     for row in synced:
+        row["last"] = max(row["last"], read.get((row["kind"], row["account"]), row["last"]))
         row["age"] = now - row["last"]
     accounts: dict[str, list[dict]] = {}
     for row in synced:

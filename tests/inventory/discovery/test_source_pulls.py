@@ -103,7 +103,8 @@ def test_an_unchanged_aws_pull_writes_nothing_and_a_later_one_marks_what_is_gone
     before = state()
     again = source_pull(name="aws-main")
     assert again.result["run"] is None and again.result["unchanged"] == {"identities": 3, "credentials": 4}
-    assert state() == before
+    after = state()
+    assert after.pop("audit") == before.pop("audit") + 1 and after == before  # only "read, nothing changed"
     # The user deleted at AWS (its key first, as IAM requires) is gone at the source: its key revoked, with why.
     key = aws_pull.list_access_keys(UserName="deploy-bot")["AccessKeyMetadata"][0]["AccessKeyId"]
     aws_pull.delete_access_key(UserName="deploy-bot", AccessKeyId=key)
@@ -268,7 +269,11 @@ def test_an_unchanged_github_pull_writes_nothing_and_a_later_one_marks_the_gone_
     source_pull(name="gh-acme")
     before = state()
     assert source_pull(name="gh-acme").result["run"] is None
-    assert state() == before
+    after = state()
+    # Nothing written but the record that the source was read (the Sources page's last sync).
+    assert after.pop("audit") == before.pop("audit") + 1 and after == before
+    checked = AuditEntry.objects.get(action="source.pull_unchanged")
+    assert checked.after == {"kind": "github-fine-grained-pats", "account": "acme"}
     server.load("org-personal-access-tokens-2.json")
     later = source_pull(name="gh-acme")
     assert later.result["gone"] == {"identities": 1, "credentials": 1}
@@ -389,3 +394,19 @@ def test_the_command_runs_a_pull_and_says_what_changed(github):
     assert SourceRun.objects.count() == 1
     with pytest.raises(CommandError, match="Not in SOURCE_PULLS: other"):
         call_command("pull_source", "other")
+
+
+def test_the_sources_page_counts_an_unchanged_pull_as_a_sync(github, page_as):
+    """A pull that changed nothing writes no run; the page must still show the source as read just now, not as stale
+    as its last change."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    github("org-personal-access-tokens.json")
+    source_pull(name="gh-acme")
+    SourceRun.objects.update(finished_at=timezone.now() - timedelta(days=9))  # the last change, long ago
+    assert "acme: 9 d ago" in " ".join(page_as("security").get("/sources/").content.decode().split())
+    source_pull(name="gh-acme")  # unchanged
+    page = " ".join(page_as("security").get("/sources/").content.decode().split())
+    assert "acme: 9 d ago" not in page and "acme: today" in page

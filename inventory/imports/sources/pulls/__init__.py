@@ -27,7 +27,8 @@ from .errors import PullFailed
 
 logger = logging.getLogger(__name__)
 PULLED, FAILED = "pulled", "failed"
-__all__ = ["PullFailed", "PullOutcome", "pull_configs", "source_pull"]
+PULL_UNCHANGED = "source.pull_unchanged"
+__all__ = ["PULL_UNCHANGED", "PullFailed", "PullOutcome", "pull_configs", "source_pull"]
 
 
 @dataclass
@@ -85,6 +86,14 @@ def source_pull(*, name: str, dry_run: bool = False) -> PullOutcome:
         # Every failure is an outcome, audited; its text may hold a provider's body or a credential: only its kind.
         return _failed(name, config, f"The pull failed unexpectedly ({type(error).__name__}).")
     logger.info("source pull %s (%s %s): run %s", name, config.kind, config.account, result.run)
+    if result.run is None and not dry_run:
+        # Nothing changed, so no run was written (an unchanged source writes nothing); the Sources page still needs to
+        # know the source was read, or a pull that works would look as stale as one that stopped.
+        AuditEntry.objects.create(
+            actor=actor, actor_label=actor.get_username(), action=PULL_UNCHANGED, object_type="source_pull",
+            object_id=name[:64], object_repr=f"pull {name}"[:255],
+            after={"kind": config.kind, "account": config.account},
+        )  # fmt: skip
     return PullOutcome(name=name, outcome=PULLED, result=result.as_dict())
 
 

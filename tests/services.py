@@ -6,6 +6,7 @@ Locally a missing PostgreSQL, Redis or Chromium skips the tests that need it, wi
 
 import os
 import socket
+from contextlib import contextmanager
 from functools import cache
 from urllib.parse import urlparse
 
@@ -50,3 +51,23 @@ def chromium_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+@contextmanager
+def moto_server():
+    """moto in server mode (a real HTTP endpoint, as boto3 speaks to AWS) on a free local port, started empty; yields
+    its URL."""
+    import requests
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=5)  # moto's state outlives a server: start empty
+        yield endpoint
+    finally:
+        server.stop()

@@ -3,7 +3,6 @@ over HTTP by boto3) and a GitHub fine-grained token revoked (a local HTTP server
 both alone; every outcome is audited."""
 
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,6 +12,7 @@ from django.utils import timezone
 from inventory.detection.provider_disable import provider_disable
 from inventory.models import AuditEntry, Finding, SourceObject
 from tests.factories import CredentialFactory, IdentityFactory
+from tests.services import moto_server
 
 pytestmark = pytest.mark.django_db
 
@@ -20,21 +20,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def iam(settings, monkeypatch):
     import boto3
-    import requests
-    from moto.server import ThreadedMotoServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    requests.post(f"{endpoint}/moto-api/reset", timeout=5)  # moto's state outlives a server: start empty
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    settings.CONTAINMENT_AWS_ENDPOINT_URL = endpoint
-    yield boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
-    server.stop()
+    with moto_server() as endpoint:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+        settings.CONTAINMENT_AWS_ENDPOINT_URL = endpoint
+        yield boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
 
 
 def _aws_key(iam, owner):

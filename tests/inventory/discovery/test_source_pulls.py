@@ -5,7 +5,6 @@ source, idempotence and targeted detection; a failed pull changes nothing, and n
 
 import json
 import logging
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ from inventory import tasks
 from inventory.imports.sources.pulls import pull_configs, source_pull
 from inventory.models import AuditEntry, Credential, DetectionChange, ServiceIdentity, SourceObject, SourceRun
 from nhi_portal.celery import app
+from tests.services import moto_server
 
 from .helpers import FIXTURES, state
 
@@ -31,21 +31,11 @@ ACCOUNT = "123456789012"  # moto's default account
 
 @pytest.fixture
 def iam():
-    """moto in server mode on a free port, as issue 18's containment test starts it (tests/alerts)."""
     import boto3
-    import requests
-    from moto.server import ThreadedMotoServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    requests.post(f"{endpoint}/moto-api/reset", timeout=5)  # moto's state outlives a server: start empty
-    yield boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                       aws_secret_access_key="testing")  # fmt: skip
-    server.stop()
+    with moto_server() as endpoint:
+        yield boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                           aws_secret_access_key="testing")  # fmt: skip
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from django.test import TestCase
 from inventory.audit import retention, sealing
 from inventory.audit.anchor import get_anchor
 from inventory.models import AuditArchive, AuditEntry
+from tests.services import moto_server
 
 from .helpers import events
 
@@ -148,26 +149,18 @@ def test_the_archive_is_verified_after_reading_it_back(sealed_months, archive_di
 @pytest.fixture
 def s3_bucket(settings):
     """A real S3 API: moto in server mode on a local port, spoken to over HTTP by boto3 and django-storages."""
-    import socket
-
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
-    boto3.client("s3", endpoint_url=endpoint, **credentials).create_bucket(Bucket="nhi-audit-archive")
-    settings.AUDIT_ARCHIVE_STORAGE = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": "nhi-audit-archive", "endpoint_url": endpoint, "access_key": "test",
-                    "secret_key": "test", "region_name": "us-east-1", "file_overwrite": False, "default_acl": None},
-    }  # fmt: skip
-    yield boto3.client("s3", endpoint_url=endpoint, **credentials)
-    server.stop()
+    with moto_server() as endpoint:
+        credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
+        boto3.client("s3", endpoint_url=endpoint, **credentials).create_bucket(Bucket="nhi-audit-archive")
+        settings.AUDIT_ARCHIVE_STORAGE = {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": "nhi-audit-archive", "endpoint_url": endpoint, "access_key": "test",
+                        "secret_key": "test", "region_name": "us-east-1", "file_overwrite": False,
+                        "default_acl": None},
+        }  # fmt: skip
+        yield boto3.client("s3", endpoint_url=endpoint, **credentials)
 
 
 def test_archive_to_an_s3_compatible_bucket(sealed_months, s3_bucket, tmp_path):
